@@ -1,0 +1,28 @@
+"""Provider backends. Each is imported only when a deployment of that provider is created,
+so ``import llama_router`` never imports an SDK."""
+
+from __future__ import annotations
+
+import importlib
+
+from llama_router.backends.base import Backend, BackendResult, Capabilities, HealthReport
+from llama_router.deployments import Target
+from llama_router.http import HttpPool
+
+__all__ = ["Backend", "BackendResult", "Capabilities", "HealthReport", "create_backend"]
+
+_BACKENDS: dict[str, tuple[str, str]] = {
+    "ollama": ("llama_router.backends.ollama", "OllamaBackend"),
+    "llamacpp": ("llama_router.backends.llamacpp", "LlamaCppBackend"),
+    "groq": ("llama_router.backends.groq", "GroqBackend"),
+    "together": ("llama_router.backends.together", "TogetherBackend"),
+    "replicate": ("llama_router.backends.replicate", "ReplicateBackend"),
+    "openai_compatible": ("llama_router.backends.openai_compatible", "OpenAICompatibleBackend"),
+}
+
+
+def create_backend(target: Target, http: HttpPool) -> Backend:
+    """Import the provider's module (and so its SDK) and build its backend for ``target``."""
+    module_name, class_name = _BACKENDS[target.provider]
+    cls: type[Backend] = getattr(importlib.import_module(module_name), class_name)
+    return cls(target, http)

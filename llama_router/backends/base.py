@@ -1,0 +1,294 @@
+"""The backend contract and the pieces every backend shares.
+
+A backend is the adapter for one provider: it turns a :class:`ChatRequest` into the
+provider's wire format, sends it through the provider's SDK (or httpx) on the router's
+shared connection pool, and turns the reply back into a :class:`BackendResult` or a stream
+of :class:`TextDelta` / :class:`ToolCallDelta` items ending with a :class:`BackendResult`.
+
+Each backend maps its SDK's exceptions to ours in one method, ``_map_error``, by exception
+type and HTTP status (never by message text), and the caller chains the original.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, ClassVar
+
+import httpx
+
+from llama_router.deployments import Target
+from llama_router.exceptions import (
+    AuthenticationError,
+    ContextLengthExceededError,
+    InvalidRequestError,
+    LlamaRouterError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    UnsupportedFeatureError,
+)
+from llama_router.http import HttpPool
+from llama_router.messages import ChatRequest, ToolCall
+from llama_router.ratelimits import RateLimitInfo, parse_rate_limits
+from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
+
+__all__ = [
+    "Backend",
+    "BackendResult",
+    "Capabilities",
+    "HealthReport",
+    "StreamItem",
+    "error_for_response",
+    "error_for_status",
+    "error_from_httpx",
+    "error_info",
+    "require_sdk",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider's API can do for a request."""
+
+    tools: bool = True
+    json_mode: bool = True
+    json_schema: bool = True
+    seed: bool = True
+
+
+_NO_TIMINGS = ProviderTimings()
+
+
+@dataclass(frozen=True, slots=True)
+class BackendResult:
+    """The end of one call on one backend."""
+
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+    tool_calls: tuple[ToolCall, ...] = ()
+    timings: ProviderTimings = _NO_TIMINGS
+    provider_model: str | None = None
+    rate_limits: RateLimitInfo | None = None
+
+
+StreamItem = TextDelta | ToolCallDelta | BackendResult
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """What a health check found.
+
+    ``ok`` means the deployment can serve a call now. ``model_available`` is ``False`` when
+    the model is not installed (Ollama) and ``loaded`` is ``False`` when the first call will
+    pay a cold load (Ollama ``/api/ps``, llama.cpp ``/health`` 503, Replicate cold boot).
+    """
+
+    ok: bool
+    detail: str
+    model_available: bool | None = None
+    loaded: bool | None = None
+
+
+class Backend(ABC):
+    """One provider's adapter, bound to one :class:`Target`."""
+
+    provider: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, target: Target, http: HttpPool) -> None:
+        self.target = target
+
+    def check_supported(self, request: ChatRequest) -> None:
+        """Raise :class:`UnsupportedFeatureError` if this provider cannot serve ``request``."""
+        settings = request.settings
+        caps = self.capabilities
+        missing: str | None = None
+        uses_tools = settings.tools or any(
+            m.tool_calls or m.role == "tool" for m in request.messages
+        )
+        if uses_tools and not caps.tools:
+            missing = "tools"
+        elif settings.response_format is not None:
+            kind = settings.response_format.type
+            if kind == "json_object" and not caps.json_mode:
+                missing = "JSON mode"
+            elif kind == "json_schema" and not caps.json_schema:
+                missing = "JSON schema output"
+        elif settings.seed is not None and not caps.seed:
+            missing = "seed"
+        if missing is not None:
+            raise UnsupportedFeatureError(
+                f"{self.provider} ({self.target.model_id}) does not support {missing}; remove "
+                f"it from the request or route to a provider that supports it.",
+                provider=self.provider,
+                feature=missing,
+            )
+
+    @abstractmethod
+    async def chat(self, request: ChatRequest) -> BackendResult:
+        """Send one non-streaming chat call."""
+
+    @abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
+        """Stream one chat call: deltas, then exactly one :class:`BackendResult` last."""
+
+    @abstractmethod
+    async def health(self) -> HealthReport:
+        """Check whether the deployment can serve calls, without generating anything."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release what this backend owns beyond the router's shared pool."""
+
+    @abstractmethod
+    def _map_error(self, exc: Exception) -> ProviderError | None:
+        """The one place this backend's SDK / transport exceptions become ours.
+
+        Return ``None`` for an exception that is not the provider's (it is re-raised)."""
+
+    @contextlib.contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        """Translate foreign exceptions through :meth:`_map_error`, chaining the original."""
+        try:
+            yield
+        except LlamaRouterError:
+            raise
+        except Exception as exc:
+            mapped = self._map_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+
+def require_sdk(module: str, provider: str) -> ModuleType:
+    """Import a provider SDK, or explain which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the {provider} backend needs the {module!r} package: "
+            f'pip install "llama-router[{provider}]"'
+        ) from exc
+
+
+def error_info(body: object) -> tuple[str, str | None, str | None]:
+    """``(message, type, code)`` from any provider error body shape.
+
+    Handles ``{"error": {"message", "type", "code"}}`` (OpenAI style), ``{"error": "text"}``
+    (Ollama), ``{"message": ...}`` and ``{"detail": ...}`` (Replicate, RFC 7807).
+    """
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        text = body
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return (text.strip()[:500] or "no error message", None, None)
+    if isinstance(body, Mapping):
+        err = body.get("error", body)
+        if isinstance(err, str):
+            return (err[:500], None, None)
+        if isinstance(err, Mapping):
+            message = err.get("message") or err.get("detail") or err.get("title")
+            etype = err.get("type")
+            code = err.get("code")
+            return (
+                str(message)[:500] if message is not None else json.dumps(err)[:500],
+                str(etype) if etype is not None else None,
+                str(code) if code is not None else None,
+            )
+    return (str(body)[:500], None, None)
+
+
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
+
+
+def error_for_status(
+    status: int | None,
+    body: object,
+    *,
+    provider: str,
+    deployment: str,
+    headers: Mapping[str, str] | None = None,
+) -> ProviderError:
+    """The typed error for an HTTP status (or an in-stream error body when ``status`` is
+    ``None``). Context-length errors are recognised by the structured ``type``/``code``
+    fields, never by message text."""
+    message, etype, code = error_info(body)
+    limits = parse_rate_limits(headers) if headers is not None else None
+    kw: dict[str, Any] = {
+        "provider": provider,
+        "deployment": deployment,
+        "status_code": status,
+        "rate_limits": limits if limits is not None and not limits.is_empty else None,
+        "retry_after": limits.retry_after if limits is not None else None,
+    }
+    cls: type[ProviderError]
+    if etype in _CONTEXT_CODES or code in _CONTEXT_CODES or status == 413:
+        cls = ContextLengthExceededError
+    elif status is None:
+        cls = ProviderUnavailableError
+    elif status == 429:
+        cls = RateLimitedError
+    elif status in (401, 403):
+        cls = AuthenticationError
+    elif status == 404:
+        cls = ModelNotFoundError
+    elif status in (408, 504, 524):
+        cls = ProviderTimeoutError
+    elif status in (409, 498) or status >= 500:
+        cls = ProviderUnavailableError
+    else:
+        cls = InvalidRequestError
+    return cls(message, **kw)
+
+
+def error_for_response(
+    response: httpx.Response, *, provider: str, deployment: str
+) -> ProviderError:
+    """The typed error for an HTTP error response (its body must have been read)."""
+    try:
+        body: object = response.content
+    except httpx.ResponseNotRead:
+        body = b""
+    return error_for_status(
+        response.status_code,
+        body,
+        provider=provider,
+        deployment=deployment,
+        headers=response.headers,
+    )
+
+
+def error_from_httpx(exc: httpx.HTTPError, *, provider: str, deployment: str) -> ProviderError:
+    """The typed error for an httpx transport failure (no HTTP status)."""
+    if isinstance(exc, httpx.TimeoutException):
+        kind = type(exc).__name__
+        return ProviderTimeoutError(
+            f"{kind}: no reply within the deployment's timeout",
+            provider=provider,
+            deployment=deployment,
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return ProviderUnavailableError(
+            "connection refused or host unreachable; is the server running?",
+            provider=provider,
+            deployment=deployment,
+        )
+    if isinstance(exc, httpx.HTTPStatusError):
+        return error_for_response(exc.response, provider=provider, deployment=deployment)
+    return ProviderUnavailableError(
+        f"{type(exc).__name__}: the connection failed during the call",
+        provider=provider,
+        deployment=deployment,
+    )

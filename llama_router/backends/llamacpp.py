@@ -1,0 +1,49 @@
+"""llama.cpp's ``llama-server`` (and llama.cpp-based servers) over plain httpx.
+
+Chat goes to the OpenAI-compatible ``/v1/chat/completions``; the reply's ``timings`` object
+(milliseconds) becomes :class:`ProviderTimings`. Mid-stream errors come either as
+``data: {"error": ...}`` (builds after PR #16109, Sep 2025) or as a bare ``error: {...}`` line
+(older builds); the shared parser handles both. Health is ``GET /health`` (503 while the
+model loads); servers without it (llama-cpp-python's) fall back to ``GET /v1/models``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from llama_router.backends.base import HealthReport, error_info
+from llama_router.backends.openai_compatible import OpenAICompatibleBackend
+from llama_router.backends.openai_wire import build_chat_body
+from llama_router.messages import ChatRequest
+
+__all__ = ["LlamaCppBackend"]
+
+
+class LlamaCppBackend(OpenAICompatibleBackend):
+    """``base_url`` is the server root, e.g. ``http://127.0.0.1:8080``."""
+
+    provider = "llamacpp"
+    chat_path = "/v1/chat/completions"
+    models_path = "/v1/models"
+
+    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        # A single-model server ignores "model"; multi-model builds route on it.
+        return build_chat_body(request, self.target.model_id, stream=stream)
+
+    async def health(self) -> HealthReport:
+        try:
+            response = await self._client.get(
+                self._base + "/health", headers=self._headers, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            return HealthReport(ok=False, detail=f"unreachable: {type(exc).__name__}")
+        if response.status_code == 200:
+            return HealthReport(ok=True, detail="GET /health: ok", loaded=True)
+        if response.status_code == 503:
+            message, _, _ = error_info(response.content)
+            return HealthReport(ok=False, detail=f"loading: {message}", loaded=False)
+        if response.status_code == 404:  # no /health on this server: ask /v1/models instead
+            return await self._models_health()
+        return HealthReport(ok=False, detail=f"GET /health: HTTP {response.status_code}")

@@ -1,0 +1,368 @@
+"""Pure translation to and from the OpenAI chat-completions wire shape.
+
+Shared by every backend that speaks it: Groq, Together, llama.cpp's server and the generic
+OpenAI-compatible backend. Nothing here does I/O; the stream parser consumes an async
+iterator of text lines, so it is tested with plain lists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from llama_router.backends.base import BackendResult, StreamItem, error_for_status
+from llama_router.exceptions import MalformedResponseError, StreamInterruptedError
+from llama_router.messages import ChatRequest, GenerationSettings, Message, ToolCall
+from llama_router.ratelimits import RateLimitInfo
+from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
+
+__all__ = [
+    "FINISH_REASONS",
+    "OpenAIStreamParser",
+    "build_chat_body",
+    "message_to_openai",
+    "parse_chat_completion",
+    "parse_timings",
+    "parse_usage",
+]
+
+#: Provider finish reasons mapped to ours (Together's ``eos`` means ``stop``).
+FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "eos": "stop",
+    "end_turn": "stop",
+    "length": "length",
+    "max_tokens": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+JSON = dict[str, Any]
+
+
+def message_to_openai(message: Message) -> JSON:
+    """One message in the OpenAI shape (``name`` is not sent: Groq rejects it)."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.tool_calls:
+        return {
+            "role": "assistant",
+            "content": message.content or None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in message.tool_calls
+            ],
+        }
+    return {"role": message.role, "content": message.content}
+
+
+def _settings_fields(settings: GenerationSettings, max_tokens_field: str) -> JSON:
+    body: JSON = {}
+    if settings.max_tokens is not None:
+        body[max_tokens_field] = settings.max_tokens
+    if settings.temperature is not None:
+        body["temperature"] = settings.temperature
+    if settings.top_p is not None:
+        body["top_p"] = settings.top_p
+    if settings.stop:
+        body["stop"] = list(settings.stop)
+    if settings.seed is not None:
+        body["seed"] = settings.seed
+    fmt = settings.response_format
+    if fmt is not None:
+        if fmt.type == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": fmt.name, "schema": fmt.json_schema, "strict": True},
+            }
+        else:
+            body["response_format"] = {"type": fmt.type}
+    if settings.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.parameters,
+                },
+            }
+            for tool in settings.tools
+        ]
+    choice = settings.tool_choice
+    if choice is not None:
+        if choice in ("auto", "none", "required"):
+            body["tool_choice"] = choice
+        else:
+            body["tool_choice"] = {"type": "function", "function": {"name": choice}}
+    return body
+
+
+def build_chat_body(
+    request: ChatRequest,
+    model_id: str,
+    *,
+    stream: bool,
+    max_tokens_field: str = "max_tokens",
+    include_usage: bool = True,
+) -> JSON:
+    """The JSON body of ``POST /chat/completions`` for ``request``."""
+    body: JSON = {"model": model_id, "messages": [message_to_openai(m) for m in request.messages]}
+    body.update(_settings_fields(request.settings, max_tokens_field))
+    if stream:
+        body["stream"] = True
+        if include_usage:
+            body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _int(value: object) -> int:
+    return value if type(value) is int else 0
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def parse_usage(raw: object) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    return Usage(
+        prompt_tokens=_int(raw.get("prompt_tokens")),
+        completion_tokens=_int(raw.get("completion_tokens")),
+    )
+
+
+def parse_timings(usage: object, timings: object) -> ProviderTimings:
+    """Groq's seconds in ``usage`` and llama.cpp's milliseconds in ``timings``, in seconds."""
+    if isinstance(usage, dict) and "total_time" in usage:
+        completion_time = _float(usage.get("completion_time"))
+        tokens = _int(usage.get("completion_tokens"))
+        return ProviderTimings(
+            queue_s=_float(usage.get("queue_time")),
+            prompt_s=_float(usage.get("prompt_time")),
+            generation_s=completion_time,
+            total_s=_float(usage.get("total_time")),
+            output_tokens_per_second=tokens / completion_time if completion_time else None,
+        )
+    if isinstance(timings, dict):
+        prompt_ms = _float(timings.get("prompt_ms"))
+        predicted_ms = _float(timings.get("predicted_ms"))
+        total = None
+        if prompt_ms is not None and predicted_ms is not None:
+            total = (prompt_ms + predicted_ms) / 1000.0
+        return ProviderTimings(
+            prompt_s=None if prompt_ms is None else prompt_ms / 1000.0,
+            generation_s=None if predicted_ms is None else predicted_ms / 1000.0,
+            total_s=total,
+            output_tokens_per_second=_float(timings.get("predicted_per_second")),
+        )
+    return ProviderTimings()
+
+
+def _finish(raw: object, has_tool_calls: bool) -> FinishReason:
+    if isinstance(raw, str) and raw in FINISH_REASONS:
+        return FINISH_REASONS[raw]
+    return "tool_calls" if has_tool_calls else "stop"
+
+
+def _arguments(raw: object) -> str:
+    if isinstance(raw, str):
+        return raw
+    return json.dumps(raw)
+
+
+def parse_chat_completion(
+    data: object,
+    *,
+    provider: str,
+    deployment: str,
+    rate_limits: RateLimitInfo | None = None,
+) -> BackendResult:
+    """A non-streaming chat completion body, parsed; anything unexpected is a
+    :class:`MalformedResponseError`."""
+    try:
+        if not isinstance(data, dict):
+            raise TypeError("body is not a JSON object")
+        if "error" in data:
+            raise error_for_status(None, data, provider=provider, deployment=deployment)
+        choice = data["choices"][0]
+        message = choice["message"]
+        content = message.get("content") or ""
+        if not isinstance(content, str):
+            raise TypeError("message.content is not a string")
+        calls = tuple(
+            ToolCall(
+                id=str(call.get("id") or f"call_{i}"),
+                name=call["function"]["name"],
+                arguments=_arguments(call["function"].get("arguments", "{}")),
+            )
+            for i, call in enumerate(message.get("tool_calls") or ())
+        )
+        usage_raw = data.get("usage")
+        model = data.get("model")
+        return BackendResult(
+            text=content,
+            tool_calls=calls,
+            finish_reason=_finish(choice.get("finish_reason"), bool(calls)),
+            usage=parse_usage(usage_raw),
+            timings=parse_timings(usage_raw, data.get("timings")),
+            provider_model=model if isinstance(model, str) else None,
+            rate_limits=rate_limits,
+        )
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise MalformedResponseError(
+            f"unexpected chat completion shape ({type(exc).__name__}: {exc})",
+            provider=provider,
+            deployment=deployment,
+        ) from exc
+
+
+def _parse_json_line(payload: str, provider: str, deployment: str) -> Any:
+    try:
+        return json.loads(payload)
+    except ValueError as exc:
+        raise MalformedResponseError(
+            f"stream chunk is not JSON: {payload[:200]!r}", provider=provider, deployment=deployment
+        ) from exc
+
+
+class OpenAIStreamParser:
+    """Parses an OpenAI-style SSE chat stream into deltas and a final result.
+
+    Handles ``data: {"error": ...}`` events on an HTTP 200 stream, llama.cpp's older
+    ``error: {...}`` lines, usage on the last chunk (``usage`` or Groq's ``x_groq.usage``),
+    llama.cpp ``timings``, and a stream that ends without ``[DONE]`` or a finish reason.
+    """
+
+    __slots__ = ("deployment", "provider", "rate_limits")
+
+    def __init__(
+        self, *, provider: str, deployment: str, rate_limits: RateLimitInfo | None = None
+    ) -> None:
+        self.provider = provider
+        self.deployment = deployment
+        self.rate_limits = rate_limits
+
+    def _in_stream_error(self, chunk: dict[str, Any]) -> Exception:
+        err = chunk.get("error")
+        code = err.get("code") if isinstance(err, dict) else None
+        status = code if type(code) is int else None
+        return error_for_status(status, chunk, provider=self.provider, deployment=self.deployment)
+
+    async def events(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamItem]:
+        provider, deployment = self.provider, self.deployment
+        parts: list[str] = []
+        calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+        finish_raw: object = None
+        usage_raw: object = None
+        timings_raw: object = None
+        model: object = None
+        done = False
+        async for line in lines:
+            if not line.startswith("data:"):
+                if line.startswith("error:"):  # llama.cpp before PR #16109
+                    chunk = _parse_json_line(line[6:], provider, deployment)
+                    raise self._in_stream_error(
+                        chunk if isinstance(chunk, dict) else {"error": chunk}
+                    )
+                continue  # blank lines, comments, event:/id: fields
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                done = True
+                break
+            chunk = _parse_json_line(payload, provider, deployment)
+            if type(chunk) is not dict:
+                raise MalformedResponseError(
+                    "stream chunk is not a JSON object", provider=provider, deployment=deployment
+                )
+            if "error" in chunk:
+                raise self._in_stream_error(chunk)
+            choices = chunk.get("choices")
+            if choices:
+                try:
+                    choice = choices[0]
+                    delta = choice.get("delta") or {}
+                    content = delta.get("content")
+                    tool_deltas = delta.get("tool_calls")
+                    reason = choice.get("finish_reason")
+                except (AttributeError, IndexError, KeyError, TypeError) as exc:
+                    raise MalformedResponseError(
+                        f"unexpected stream chunk shape: {payload[:200]!r}",
+                        provider=provider,
+                        deployment=deployment,
+                    ) from exc
+                if content:
+                    parts.append(content)
+                    yield TextDelta(content)
+                if tool_deltas:
+                    for item in tool_deltas:
+                        yield self._tool_delta(item, calls)
+                if reason:
+                    finish_raw = reason
+            usage = chunk.get("usage")
+            if usage:
+                usage_raw = usage
+            else:
+                x_groq = chunk.get("x_groq")
+                if x_groq and isinstance(x_groq, dict) and x_groq.get("usage"):
+                    usage_raw = x_groq["usage"]
+            timings = chunk.get("timings")
+            if timings:
+                timings_raw = timings
+            if model is None:
+                model = chunk.get("model")
+        if not done and finish_raw is None:
+            raise StreamInterruptedError(
+                "the stream ended before [DONE] or a finish reason (truncated)",
+                provider=provider,
+                deployment=deployment,
+                partial_text="".join(parts),
+            )
+        tool_calls = tuple(
+            ToolCall(id=c[0] or f"call_{i}", name=c[1], arguments=c[2] or "{}")
+            for i, c in sorted(calls.items())
+        )
+        yield BackendResult(
+            text="".join(parts),
+            tool_calls=tool_calls,
+            finish_reason=_finish(finish_raw, bool(tool_calls)),
+            usage=parse_usage(usage_raw),
+            timings=parse_timings(usage_raw, timings_raw),
+            provider_model=model if isinstance(model, str) else None,
+            rate_limits=self.rate_limits,
+        )
+
+    def _tool_delta(self, item: object, calls: dict[int, list[str]]) -> ToolCallDelta:
+        if not isinstance(item, dict):
+            raise MalformedResponseError(
+                "tool call delta is not an object",
+                provider=self.provider,
+                deployment=self.deployment,
+            )
+        index = item.get("index", len(calls))
+        if type(index) is not int:
+            index = len(calls)
+        function = item.get("function") or {}
+        call_id = item.get("id")
+        name = function.get("name") if isinstance(function, dict) else None
+        args = function.get("arguments") if isinstance(function, dict) else None
+        args_text = "" if args is None else _arguments(args)
+        slot = calls.setdefault(index, ["", "", ""])
+        if call_id:
+            slot[0] = str(call_id)
+        if name:
+            slot[1] = str(name)
+        slot[2] += args_text
+        return ToolCallDelta(
+            index=index,
+            id=str(call_id) if call_id else None,
+            name=str(name) if name else None,
+            arguments=args_text,
+        )

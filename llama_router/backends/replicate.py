@@ -1,0 +1,369 @@
+"""Replicate's predictions API, for Meta's official Llama 3 models.
+
+Replicate has no chat schema: the conversation becomes ``prompt`` (+ ``system_prompt``) for a
+single user turn, or one rendered Llama 3 prompt with ``prompt_template="{prompt}"`` for a
+longer dialogue. ``stop`` becomes Replicate's comma-separated ``stop_sequences``.
+
+* Non-streaming: create with ``Prefer: wait=N``; if the prediction is not finished in time,
+  poll ``urls.get`` while it is ``starting`` / ``processing``.
+* Streaming: create without waiting and read the SSE stream at ``urls.stream`` (events
+  ``output`` / ``error`` / ``done``); usage is never streamed, so after ``done`` we fetch the
+  prediction once and read ``metrics`` (token counts there are **unconfirmed** fields, treated
+  as optional).
+* ``status: "failed"`` arrives with an HTTP success code: we check the status, not the code.
+* Cold boot: a prediction in ``starting`` is a cold boot. With ``cold_boot_timeout`` set, a
+  prediction still starting after that many seconds is cancelled and
+  :class:`ColdStartError` is raised, so the router can fail over instead of waiting.
+
+The ``replicate`` SDK builds the authenticated client (token, base URL, the router's shared
+transport); we turn its retry layer off (the router owns retries) and send the calls
+ourselves on that client, because the SDK's ``ReplicateError`` drops the response headers
+(``Retry-After``) and its stream iterator makes one object per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import httpx
+
+from llama_router.backends.base import (
+    Backend,
+    BackendResult,
+    Capabilities,
+    HealthReport,
+    StreamItem,
+    error_for_response,
+    error_for_status,
+    error_from_httpx,
+    require_sdk,
+)
+from llama_router.deployments import Target
+from llama_router.exceptions import (
+    ColdStartError,
+    MalformedResponseError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    StreamInterruptedError,
+    UnsupportedFeatureError,
+)
+from llama_router.http import HttpPool
+from llama_router.llama3_prompt import render_llama3_prompt
+from llama_router.messages import ChatRequest
+from llama_router.responses import FinishReason, ProviderTimings, TextDelta, Usage
+
+__all__ = ["ReplicateBackend", "build_replicate_input"]
+
+_RUNNING = frozenset({"starting", "processing"})
+_SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+
+
+def build_replicate_input(request: ChatRequest) -> dict[str, Any]:
+    """The ``input`` object of a prediction for Meta's Llama 3 instruct models."""
+    messages = request.messages
+    systems = [m for m in messages if m.role == "system"]
+    turns = [m for m in messages if m.role != "system"]
+    data: dict[str, Any]
+    if len(turns) == 1 and turns[0].role == "user" and len(systems) <= 1:
+        data = {"prompt": turns[0].content}
+        if systems:
+            data["system_prompt"] = systems[0].content
+    else:
+        data = {"prompt": render_llama3_prompt(messages), "prompt_template": "{prompt}"}
+    s = request.settings
+    if s.max_tokens is not None:
+        data["max_tokens"] = s.max_tokens
+    if s.temperature is not None:
+        data["temperature"] = s.temperature
+    if s.top_p is not None:
+        data["top_p"] = s.top_p
+    if s.stop:
+        data["stop_sequences"] = ",".join(s.stop)
+    return data
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+class ReplicateBackend(Backend):
+    provider = "replicate"
+    # Meta's Llama 3 models on Replicate have no JSON mode and no tool calling; seed is
+    # unconfirmed on them, so it is refused rather than silently ignored.
+    capabilities = Capabilities(tools=False, json_mode=False, json_schema=False, seed=False)
+
+    def __init__(
+        self,
+        target: Target,
+        http: HttpPool,
+        *,
+        poll_interval: float | None = None,
+        cold_boot_timeout: float | None = None,
+    ) -> None:
+        super().__init__(target, http)
+        self._sdk = require_sdk("replicate", "replicate")
+        base_url = target.base_url.rstrip("/") if target.base_url else None
+        if base_url is not None and base_url.endswith("/v1"):
+            base_url = base_url[:-3]
+        token = target.api_key.get_secret_value() if target.api_key is not None else None
+        self._client: Any = self._sdk.Client(
+            api_token=token,
+            base_url=base_url,
+            timeout=httpx.Timeout(target.timeout, connect=target.connect_timeout),
+            transport=http.transport,
+        )
+        self._http: httpx.AsyncClient = self._client._async_client
+        retry = getattr(self._http, "_transport", None)
+        if isinstance(retry, self._sdk.client.RetryTransport):
+            retry.max_attempts = 1  # the router owns retries
+        self.poll_interval = target.poll_interval if poll_interval is None else poll_interval
+        self.cold_boot_timeout = (
+            target.cold_boot_timeout if cold_boot_timeout is None else cold_boot_timeout
+        )
+        model_id = target.model_id
+        if ":" in model_id:  # owner/name:version pins a version
+            self._create_path = "/v1/predictions"
+            self._version: str | None = model_id.split(":", 1)[1]
+        else:
+            self._create_path = f"/v1/models/{model_id}/predictions"
+            self._version = None
+
+    def check_supported(self, request: ChatRequest) -> None:
+        super().check_supported(request)
+        if any("," in stop for stop in request.settings.stop):
+            raise UnsupportedFeatureError(
+                "Replicate takes stop sequences as one comma-separated string, so a stop "
+                "sequence cannot contain a comma; drop that stop sequence or use another "
+                "provider.",
+                provider=self.provider,
+                feature="stop sequence with a comma",
+            )
+
+    def _map_error(self, exc: Exception) -> ProviderError | None:
+        name = self.target.name
+        if isinstance(exc, self._sdk.exceptions.ReplicateError):
+            body = {"detail": exc.detail or exc.title or "Replicate error"}
+            return error_for_status(exc.status, body, provider=self.provider, deployment=name)
+        if isinstance(exc, httpx.HTTPError):
+            return error_from_httpx(exc, provider=self.provider, deployment=name)
+        return None
+
+    def _fail(self, message: str) -> MalformedResponseError:
+        return MalformedResponseError(message, provider=self.provider, deployment=self.target.name)
+
+    async def _send(self, method: str, url: str, **kw: Any) -> dict[str, Any]:
+        response = await self._http.request(method, url, **kw)
+        if response.status_code >= 400:
+            raise error_for_response(response, provider=self.provider, deployment=self.target.name)
+        try:
+            data = json.loads(response.content)
+        except ValueError as exc:
+            raise self._fail(f"reply is not JSON: {response.text[:200]!r}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+            raise self._fail("reply is not a prediction object (no status)")
+        return data
+
+    async def _create(self, request: ChatRequest, *, wait: int | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"input": build_replicate_input(request)}
+        if self._version is not None:
+            body["version"] = self._version
+        headers = {"Prefer": f"wait={wait}"} if wait else None
+        # With Prefer: wait the server holds the call open up to ``wait`` seconds.
+        timeout = httpx.Timeout(
+            self.target.timeout + (wait or 0), connect=self.target.connect_timeout
+        )
+        return await self._send(
+            "POST", self._create_path, json=body, headers=headers, timeout=timeout
+        )
+
+    def _get_url(self, prediction: dict[str, Any]) -> str:
+        urls = prediction.get("urls")
+        url = urls.get("get") if isinstance(urls, dict) else None
+        if isinstance(url, str):
+            return url
+        return f"/v1/predictions/{prediction.get('id')}"
+
+    async def _poll(self, prediction: dict[str, Any], *, until_started: bool) -> dict[str, Any]:
+        """Poll until terminal (or, with ``until_started``, until it leaves ``starting``)."""
+        started = time.monotonic()
+        while prediction["status"] in _RUNNING:
+            if until_started and prediction["status"] != "starting":
+                break
+            if (
+                prediction["status"] == "starting"
+                and self.cold_boot_timeout is not None
+                and time.monotonic() - started >= self.cold_boot_timeout
+            ):
+                await self._cancel(prediction)
+                raise ColdStartError(
+                    f"prediction still starting (cold boot) after {self.cold_boot_timeout:g} s; "
+                    "cancelled",
+                    provider=self.provider,
+                    deployment=self.target.name,
+                )
+            await asyncio.sleep(self.poll_interval)
+            prediction = await self._send("GET", self._get_url(prediction))
+        return prediction
+
+    async def _cancel(self, prediction: dict[str, Any]) -> None:
+        urls = prediction.get("urls")
+        url = urls.get("cancel") if isinstance(urls, dict) else None
+        target = url if isinstance(url, str) else f"/v1/predictions/{prediction.get('id')}/cancel"
+        with contextlib.suppress(httpx.HTTPError):  # best effort: it expires on its own
+            await self._http.post(target)
+
+    def _check_terminal(self, prediction: dict[str, Any]) -> None:
+        status = prediction["status"]
+        if status == "succeeded":
+            return
+        detail = prediction.get("error") or f"prediction {status}"
+        raise ProviderUnavailableError(
+            f"prediction {status}: {str(detail)[:500]}",
+            provider=self.provider,
+            deployment=self.target.name,
+        )
+
+    def _result(
+        self, prediction: dict[str, Any], text: str, request: ChatRequest, load_s: float | None
+    ) -> BackendResult:
+        metrics = prediction.get("metrics")
+        metrics = metrics if isinstance(metrics, dict) else {}
+        out_tokens = metrics.get("output_token_count")
+        in_tokens = metrics.get("input_token_count")
+        completion = out_tokens if type(out_tokens) is int else 0
+        cap = request.settings.max_tokens
+        finish: FinishReason = "length" if cap is not None and completion >= cap else "stop"
+        model = prediction.get("model")
+        return BackendResult(
+            text=text,
+            finish_reason=finish,
+            usage=Usage(
+                prompt_tokens=in_tokens if type(in_tokens) is int else 0,
+                completion_tokens=completion,
+            ),
+            timings=ProviderTimings(
+                load_s=load_s,
+                generation_s=_float(metrics.get("predict_time")),
+                total_s=_float(metrics.get("total_time")),
+                time_to_first_token_s=_float(metrics.get("time_to_first_token")),
+                output_tokens_per_second=_float(metrics.get("tokens_per_second")),
+            ),
+            provider_model=model if isinstance(model, str) else None,
+        )
+
+    async def chat(self, request: ChatRequest) -> BackendResult:
+        with self._mapped_errors():
+            created = await self._create(request, wait=self.target.replicate_wait)
+            t0 = time.monotonic()
+            cold = created["status"] == "starting"
+            prediction = await self._poll(created, until_started=False)
+            self._check_terminal(prediction)
+            output = prediction.get("output")
+            if isinstance(output, list):
+                text = "".join(str(part) for part in output)
+            elif isinstance(output, str):
+                text = output
+            else:
+                raise self._fail("succeeded prediction has no text output")
+            load_s = time.monotonic() - t0 if cold else None
+            return self._result(prediction, text, request, load_s)
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
+        parts: list[str] = []
+        with self._mapped_errors():
+            prediction = await self._create(request, wait=None)
+            t0 = time.monotonic()
+            cold = prediction["status"] == "starting"
+            if cold and self.cold_boot_timeout is not None:
+                prediction = await self._poll(prediction, until_started=True)
+            if prediction["status"] not in _RUNNING:
+                self._check_terminal(prediction)
+            urls = prediction.get("urls")
+            stream_url = urls.get("stream") if isinstance(urls, dict) else None
+            if not isinstance(stream_url, str):
+                raise self._fail("prediction has no urls.stream (model cannot stream)")
+            async with self._http.stream("GET", stream_url, headers=_SSE_HEADERS) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise error_for_response(
+                        response, provider=self.provider, deployment=self.target.name
+                    )
+                async for text in self._sse_output(response.aiter_lines(), parts):
+                    yield TextDelta(text)
+            load_s = time.monotonic() - t0 if cold else None
+            final = await self._send("GET", self._get_url(prediction))
+            yield self._result(final, "".join(parts), request, load_s)
+
+    async def _sse_output(self, lines: AsyncIterator[str], parts: list[str]) -> AsyncIterator[str]:
+        """The text of ``output`` events until ``done``; errors raise."""
+        event = "message"
+        data: list[str] = []
+        async for line in lines:
+            if line:
+                if line[0] == ":":
+                    if line.startswith(":408"):  # the stream's own 30 s timeout
+                        raise ProviderTimeoutError(
+                            "Replicate closed the stream: 408 Request Timeout",
+                            provider=self.provider,
+                            deployment=self.target.name,
+                        )
+                    continue
+                field, _, value = line.partition(":")
+                if value.startswith(" "):
+                    value = value[1:]
+                if field == "event":
+                    event = value
+                elif field == "data":
+                    data.append(value)
+                continue
+            # A blank line dispatches the event.
+            if event == "output":
+                text = "\n".join(data)
+                if text:
+                    parts.append(text)
+                    yield text
+            elif event == "error":
+                raise error_for_status(
+                    None, "\n".join(data), provider=self.provider, deployment=self.target.name
+                )
+            elif event == "done":
+                self._check_done("\n".join(data))
+                return
+            event, data = "message", []
+        if event == "done":  # a final event without its blank line
+            self._check_done("\n".join(data))
+            return
+        raise StreamInterruptedError(
+            "the stream ended before its done event (truncated)",
+            provider=self.provider,
+            deployment=self.target.name,
+            partial_text="".join(parts),
+        )
+
+    def _check_done(self, payload: str) -> None:
+        try:
+            info = json.loads(payload) if payload.strip() else {}
+        except ValueError as exc:
+            raise self._fail(f"done event is not JSON: {payload[:200]!r}") from exc
+        reason = info.get("reason") if isinstance(info, dict) else None
+        if reason:
+            raise ProviderUnavailableError(
+                f"prediction ended with reason {reason!r}",
+                provider=self.provider,
+                deployment=self.target.name,
+            )
+
+    async def health(self) -> HealthReport:
+        """``GET /v1/account``: is the token valid and the API reachable?"""
+        try:
+            with self._mapped_errors():
+                await self._client.accounts.async_current()
+        except ProviderError as exc:
+            return HealthReport(ok=False, detail=f"{type(exc).__name__}: {exc.message}")
+        return HealthReport(ok=True, detail="GET /v1/account: ok")

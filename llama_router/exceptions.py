@@ -1,0 +1,218 @@
+"""The one exception tree of llama_router.
+
+Every error the library raises derives from :class:`LlamaRouterError`::
+
+    LlamaRouterError
+    ├── ConfigurationError              bad setup; the message says how to fix it
+    │   ├── UnknownModelError           model name not in the catalog / no deployment serves it
+    │   ├── MissingCredentialsError     no API key given or found in the environment
+    │   └── MissingDependencyError      the provider's SDK extra is not installed
+    ├── RequestValidationError          bad arguments to chat() / stream(); says which and why
+├── UnsupportedFeatureError         the request needs tools / JSON mode the provider lacks
+    ├── ProviderError                   a provider failed a call (carries provider, deployment,
+    │   │                               HTTP status, retry-after, rate limits; chains the original)
+    │   ├── RateLimitedError            429 (and Groq's 498 capacity error is Unavailable)
+    │   ├── ProviderTimeoutError        connect / read timeout
+    │   ├── ProviderUnavailableError    connection refused, 5xx, overloaded, model loading
+    │   │   └── ColdStartError          the model is cold-booting (Replicate ``starting``)
+    │   ├── AuthenticationError         401 / 403 credentials
+    │   ├── ModelNotFoundError          404: unknown or retired model id
+    │   ├── InvalidRequestError         400 / 413 / 422: the request itself is wrong
+    │   │   └── ContextLengthExceededError
+    │   ├── StreamInterruptedError      a stream broke after text reached the caller
+    │   └── MalformedResponseError      the provider's reply could not be parsed
+    ├── NoDeploymentAvailableError      nothing left to try for this request
+    └── AllDeploymentsFailedError       every candidate failed; holds each attempt's error
+
+Backends translate their SDK's exceptions into this tree in exactly one place (by type and
+HTTP status, never by message text) and chain the original exception as ``__cause__``.
+Messages never contain API keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llama_router.ratelimits import RateLimitInfo
+    from llama_router.responses import Attempt
+
+__all__ = [
+    "AllDeploymentsFailedError",
+    "AuthenticationError",
+    "ColdStartError",
+    "ConfigurationError",
+    "ContextLengthExceededError",
+    "InvalidRequestError",
+    "LlamaRouterError",
+    "MalformedResponseError",
+    "MissingCredentialsError",
+    "MissingDependencyError",
+    "ModelNotFoundError",
+    "NoDeploymentAvailableError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "RateLimitedError",
+    "RequestValidationError",
+    "StreamInterruptedError",
+    "UnknownModelError",
+    "UnsupportedFeatureError",
+]
+
+
+class LlamaRouterError(Exception):
+    """Root of every error raised by llama_router."""
+
+
+class ConfigurationError(LlamaRouterError):
+    """The router or a deployment is set up wrongly; the message says how to fix it."""
+
+
+class UnknownModelError(ConfigurationError):
+    """A model name is not in the catalog, or no deployment serves it."""
+
+
+class MissingCredentialsError(ConfigurationError):
+    """A cloud provider needs an API key and none was given or found in the environment."""
+
+
+class MissingDependencyError(ConfigurationError):
+    """The optional SDK for a provider is not installed."""
+
+
+class RequestValidationError(LlamaRouterError, ValueError):
+    """The arguments of a chat or stream call are invalid (bad message, setting out of range)."""
+
+
+class UnsupportedFeatureError(LlamaRouterError):
+    """The request needs a feature (tools, JSON mode, ...) that a provider does not offer."""
+
+    def __init__(self, message: str, *, provider: str, feature: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.feature = feature
+
+
+class ProviderError(LlamaRouterError):
+    """A provider failed a call.
+
+    Attributes:
+        provider: provider name (``"groq"``, ``"ollama"``, ...).
+        deployment: the deployment's name, when known.
+        status_code: the HTTP status, or ``None`` for network errors and in-stream errors.
+        retry_after: seconds the provider asked us to wait, when it said so.
+        rate_limits: the rate-limit headers of the failing response, parsed.
+    """
+
+    #: Whether retrying the same deployment may succeed.
+    transient: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        deployment: str | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        rate_limits: RateLimitInfo | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.deployment = deployment
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.rate_limits = rate_limits
+
+    def __str__(self) -> str:
+        where = self.provider if self.deployment is None else f"{self.provider}/{self.deployment}"
+        status = "" if self.status_code is None else f" (HTTP {self.status_code})"
+        return f"[{where}]{status} {self.message}"
+
+
+class RateLimitedError(ProviderError):
+    """The provider throttled us (HTTP 429); ``retry_after`` says when to come back."""
+
+    transient = True
+
+
+class ProviderTimeoutError(ProviderError):
+    """Connecting, or waiting for the reply, took longer than the configured timeout."""
+
+    transient = True
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider could not serve the call now: refused connection, 5xx, overload."""
+
+    transient = True
+
+
+class ColdStartError(ProviderUnavailableError):
+    """The model is cold-booting and would not start within the allowed time."""
+
+
+class AuthenticationError(ProviderError):
+    """The provider rejected the credentials (HTTP 401 / 403)."""
+
+
+class ModelNotFoundError(ProviderError):
+    """The provider does not know this model id (HTTP 404), for example a retired id."""
+
+
+class InvalidRequestError(ProviderError):
+    """The provider rejected the request itself; another provider would reject it too."""
+
+
+class ContextLengthExceededError(InvalidRequestError):
+    """Prompt plus ``max_tokens`` do not fit the model's context window."""
+
+
+class StreamInterruptedError(ProviderError):
+    """A stream failed after text had reached the caller.
+
+    ``partial_text`` holds what was delivered before the failure.
+    """
+
+    transient = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        deployment: str | None = None,
+        status_code: int | None = None,
+        partial_text: str = "",
+    ) -> None:
+        super().__init__(message, provider=provider, deployment=deployment, status_code=status_code)
+        self.partial_text = partial_text
+
+
+class MalformedResponseError(ProviderError):
+    """The provider's reply could not be parsed (bad JSON, missing fields, bad framing)."""
+
+    transient = True
+
+
+class NoDeploymentAvailableError(LlamaRouterError):
+    """No deployment is left to try for this request."""
+
+
+class AllDeploymentsFailedError(LlamaRouterError):
+    """Every candidate deployment failed; ``errors`` holds each attempt's error in order."""
+
+    def __init__(
+        self,
+        message: str,
+        errors: Sequence[LlamaRouterError],
+        *,
+        route: Sequence[Attempt] = (),
+    ) -> None:
+        lines = [message, *(f"  - {type(e).__name__}: {e}" for e in errors)]
+        super().__init__("\n".join(lines))
+        self.errors: tuple[LlamaRouterError, ...] = tuple(errors)
+        self.route: tuple[Attempt, ...] = tuple(route)

@@ -1,0 +1,76 @@
+"""What the router does after an attempt: fail over or not, and how a result becomes a
+:class:`ChatResponse`. Pure functions, shared by ``Router.chat`` and ``ChatStream``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from llama_router.backends.base import Backend, BackendResult
+from llama_router.exceptions import (
+    ContextLengthExceededError,
+    InvalidRequestError,
+    LlamaRouterError,
+    ProviderError,
+)
+from llama_router.messages import ChatRequest
+from llama_router.responses import Attempt, ChatResponse
+
+__all__ = ["attempt_record", "build_response", "next_candidates"]
+
+
+def next_candidates(
+    error: LlamaRouterError, failed: Backend, remaining: Sequence[Backend]
+) -> Sequence[Backend] | None:
+    """The deployments still worth trying after ``failed`` raised ``error``, or ``None`` when
+    the error must reach the caller as it is.
+
+    An invalid request would be rejected everywhere, so it never fails over; a context-length
+    error fails over only to deployments with a larger (known) context window.
+    """
+    if isinstance(error, ContextLengthExceededError):
+        window = failed.target.context_window or 0
+        return [b for b in remaining if (b.target.context_window or 0) > window]
+    if isinstance(error, InvalidRequestError):
+        return None
+    return remaining
+
+
+def attempt_record(backend: Backend, error: LlamaRouterError | None, elapsed: float) -> Attempt:
+    status = error.status_code if isinstance(error, ProviderError) else None
+    return Attempt(
+        deployment=backend.target.name,
+        provider=backend.provider,
+        outcome="ok" if error is None else "error",
+        error=None if error is None else type(error).__name__,
+        status_code=status,
+        elapsed_s=elapsed,
+    )
+
+
+def build_response(
+    request: ChatRequest,
+    backend: Backend,
+    result: BackendResult,
+    *,
+    ttft: float | None,
+    latency: float,
+    route: Sequence[Attempt],
+) -> ChatResponse:
+    target = backend.target
+    usage = result.usage
+    price = target.price
+    return ChatResponse(
+        text=result.text,
+        tool_calls=result.tool_calls,
+        finish_reason=result.finish_reason,
+        usage=usage,
+        provider_timings=result.timings,
+        time_to_first_token_s=ttft,
+        latency_s=latency,
+        cost_usd=price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None,
+        provider=backend.provider,
+        deployment=target.name,
+        model=request.model,
+        provider_model=result.provider_model or target.model_id,
+        route=tuple(route),
+    )

@@ -1,0 +1,129 @@
+"""Rate-limit and Retry-After headers, parsed once into a frozen record the router can use.
+
+Groq sends ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` with Go-style reset
+durations (``2m59.56s``, ``7.66s``, ``940ms``); its ``*-requests`` figures are per *day* and
+``*-tokens`` per *minute*. Together sends ``x-ratelimit-{limit,remaining,reset}`` (requests per
+second) and ``x-tokenlimit-{limit,remaining}`` (tokens per second). ``retry-after`` is seconds
+or an HTTP date; the Stainless SDKs also honour ``retry-after-ms``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+__all__ = ["RateLimitInfo", "parse_duration", "parse_rate_limits", "parse_retry_after"]
+
+_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """What the provider said about our remaining quota, as of one response.
+
+    ``None`` means the provider did not send that figure. Reset values are seconds from the
+    moment the response was received.
+    """
+
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
+    reset_requests: float | None = None
+    limit_tokens: int | None = None
+    remaining_tokens: int | None = None
+    reset_tokens: float | None = None
+    retry_after: float | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no rate-limit header was present."""
+        return self == _EMPTY
+
+
+_EMPTY = RateLimitInfo()
+
+
+def parse_duration(value: str | None) -> float | None:
+    """Parse a bare number of seconds or a Go duration (``1h2m3.5s``, ``940ms``) to seconds."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return max(float(text), 0.0)
+    except ValueError:
+        pass
+    pos = 0
+    total = 0.0
+    for match in _GO_PART.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        return None
+    return total
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``retry-after`` as seconds or HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(float(ms) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    seconds = parse_duration(raw)
+    if seconds is not None:
+        return seconds
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    current = time.time() if now is None else now
+    return max(when.timestamp() - current, 0.0)
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def parse_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
+    """Read Groq- and Together-style rate-limit headers. Header names are case-insensitive
+    when ``headers`` is an ``httpx.Headers``; pass lower-case keys otherwise."""
+    get = headers.get
+    limit_requests = _int(get("x-ratelimit-limit-requests"))
+    remaining_requests = _int(get("x-ratelimit-remaining-requests"))
+    reset_requests = parse_duration(get("x-ratelimit-reset-requests"))
+    if limit_requests is None and remaining_requests is None:
+        # Together: per-second request limit without a suffix.
+        limit_requests = _int(get("x-ratelimit-limit"))
+        remaining_requests = _int(get("x-ratelimit-remaining"))
+        reset_requests = parse_duration(get("x-ratelimit-reset"))
+    limit_tokens = _int(get("x-ratelimit-limit-tokens"))
+    remaining_tokens = _int(get("x-ratelimit-remaining-tokens"))
+    reset_tokens = parse_duration(get("x-ratelimit-reset-tokens"))
+    if limit_tokens is None and remaining_tokens is None:
+        limit_tokens = _int(get("x-tokenlimit-limit"))
+        remaining_tokens = _int(get("x-tokenlimit-remaining"))
+    return RateLimitInfo(
+        limit_requests=limit_requests,
+        remaining_requests=remaining_requests,
+        reset_requests=reset_requests,
+        limit_tokens=limit_tokens,
+        remaining_tokens=remaining_tokens,
+        reset_tokens=reset_tokens,
+        retry_after=parse_retry_after(headers),
+    )

@@ -1,0 +1,144 @@
+"""Normalised response types: the final :class:`ChatResponse` and the stream events.
+
+``ChatResponse`` and its parts are frozen pydantic models (one per call). Stream events are
+slotted frozen dataclasses: one is made per streamed chunk, so they are kept as cheap as a
+tuple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from llama_router.messages import ToolCall
+
+__all__ = [
+    "Attempt",
+    "ChatResponse",
+    "FinishReason",
+    "ProviderTimings",
+    "StreamDone",
+    "StreamEvent",
+    "TextDelta",
+    "ToolCallDelta",
+    "Usage",
+]
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class Usage(BaseModel):
+    """Token counts reported by the provider (zero when it reported none)."""
+
+    model_config = _FROZEN
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class ProviderTimings(BaseModel):
+    """The provider's own timing figures, normalised to seconds (``None`` when not reported).
+
+    Groq reports seconds in ``usage``; Ollama nanoseconds; llama.cpp milliseconds in
+    ``timings``; Replicate seconds in ``metrics``; Together nothing.
+    """
+
+    model_config = _FROZEN
+
+    queue_s: float | None = None
+    """Time spent queued before processing (Groq ``queue_time``)."""
+    load_s: float | None = None
+    """Time spent loading the model (Ollama ``load_duration``, Replicate cold boot)."""
+    prompt_s: float | None = None
+    """Prompt processing time."""
+    generation_s: float | None = None
+    """Output generation time."""
+    total_s: float | None = None
+    """The provider's total for the request."""
+    time_to_first_token_s: float | None = None
+    """The provider's own time to first token (Replicate ``metrics``)."""
+    output_tokens_per_second: float | None = None
+    """Generation speed as the provider measured it."""
+
+
+class Attempt(BaseModel):
+    """One attempt on one deployment, as recorded in a response's route."""
+
+    model_config = _FROZEN
+
+    deployment: str
+    provider: str
+    outcome: Literal["ok", "error"]
+    error: str | None = None
+    """The exception class name when the attempt failed."""
+    status_code: int | None = None
+    elapsed_s: float = 0.0
+
+
+class ChatResponse(BaseModel):
+    """A complete answer, whichever provider produced it."""
+
+    model_config = _FROZEN
+
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: FinishReason = "stop"
+    usage: Usage = Usage()
+    provider_timings: ProviderTimings = ProviderTimings()
+    time_to_first_token_s: float | None = None
+    """Measured by us: request start to the first text or tool-call delta (streams), or to
+    the whole reply (non-streaming calls)."""
+    latency_s: float = 0.0
+    """Measured by us: request start to the end of the reply on the answering deployment."""
+    cost_usd: float | None = None
+    """Priced from the deployment's prices; ``None`` when the price is unknown."""
+    provider: str
+    deployment: str
+    model: str
+    """The canonical model name that was requested."""
+    provider_model: str
+    """The provider's model id that answered (as the provider reported it, when it did)."""
+    route: tuple[Attempt, ...] = ()
+    """Every attempt made for this response, in order; the last one answered."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the answer's text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call: ``index`` identifies the call; ``id`` and ``name`` arrive on the
+    first piece, ``arguments`` accumulates JSON text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDone:
+    """The last event of a stream: the aggregated response, with usage and finish reason."""
+
+    response: ChatResponse
+
+
+StreamEvent = TextDelta | ToolCallDelta | StreamDone
