@@ -128,7 +128,7 @@ class ProviderError(LlamaRouterError):
         self.rate_limits = rate_limits
 
     def __str__(self) -> str:
-        where = self.provider if self.deployment is None else f"{self.provider}/{self.deployment}"
+        where = self.deployment if self.deployment is not None else self.provider
         status = "" if self.status_code is None else f" (HTTP {self.status_code})"
         return f"[{where}]{status} {self.message}"
 

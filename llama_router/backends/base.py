@@ -270,6 +270,16 @@ def error_for_response(
     )
 
 
+def _origin(exc: httpx.HTTPError) -> str:
+    """``scheme://host:port`` of the failed request (never its path, query or headers)."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # no request attached
+        return "the server"
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}"
+
+
 def error_from_httpx(exc: httpx.HTTPError, *, provider: str, deployment: str) -> ProviderError:
     """The typed error for an httpx transport failure (no HTTP status)."""
     if isinstance(exc, httpx.TimeoutException):
@@ -281,7 +291,8 @@ def error_from_httpx(exc: httpx.HTTPError, *, provider: str, deployment: str) ->
         )
     if isinstance(exc, httpx.ConnectError):
         return ProviderUnavailableError(
-            "connection refused or host unreachable; is the server running?",
+            f"cannot connect to {_origin(exc)}: connection refused or host unreachable; "
+            "is the server running?",
             provider=provider,
             deployment=deployment,
         )
