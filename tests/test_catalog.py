@@ -91,3 +91,11 @@ def test_price_cost() -> None:
     price = Price(input_per_mtok=0.05, output_per_mtok=0.08, as_of=date(2026, 8, 8), source="x")
     assert price.cost(1_000_000, 0) == pytest.approx(0.05)
     assert price.cost(18, 3) == pytest.approx((18 * 0.05 + 3 * 0.08) / 1e6)
+
+
+def test_docs_catalog_lists_every_entry(catalog: ModelCatalog) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "catalog.md").read_text()
+    for entry in catalog.entries:
+        assert f"`{entry.model_id}`" in text, f"docs/catalog.md lacks {entry.model_id}"
