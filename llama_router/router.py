@@ -78,7 +78,7 @@ class Router:
                 backends.append(item)
             else:
                 backends.append(
-                    create_backend(resolve_deployment(item, self.catalog, env), self._pool)
+                    create_backend(resolve_deployment(item, self.catalog, env), self._pool, clock)
                 )
         if not backends:
             raise ConfigurationError("Router needs at least one deployment")

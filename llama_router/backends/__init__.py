@@ -4,6 +4,7 @@ so ``import llama_router`` never imports an SDK."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 from llama_router.backends.base import Backend, BackendResult, Capabilities, HealthReport
 from llama_router.deployments import Target
@@ -21,8 +22,8 @@ _BACKENDS: dict[str, tuple[str, str]] = {
 }
 
 
-def create_backend(target: Target, http: HttpPool) -> Backend:
+def create_backend(target: Target, http: HttpPool, clock: Callable[[], float]) -> Backend:
     """Import the provider's module (and so its SDK) and build its backend for ``target``."""
     module_name, class_name = _BACKENDS[target.provider]
     cls: type[Backend] = getattr(importlib.import_module(module_name), class_name)
-    return cls(target, http)
+    return cls(target, http, clock=clock)

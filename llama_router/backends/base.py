@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
@@ -105,8 +106,11 @@ class Backend(ABC):
     provider: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
 
-    def __init__(self, target: Target, http: HttpPool) -> None:
+    def __init__(
+        self, target: Target, http: HttpPool, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.target = target
+        self._clock = clock
 
     def check_supported(self, request: ChatRequest) -> None:
         """Raise :class:`UnsupportedFeatureError` if this provider cannot serve ``request``."""
@@ -261,13 +265,18 @@ def error_for_response(
         body: object = response.content
     except httpx.ResponseNotRead:
         body = b""
-    return error_for_status(
+    error = error_for_status(
         response.status_code,
         body,
         provider=provider,
         deployment=deployment,
         headers=response.headers,
     )
+    # Chain the HTTP error (with its request and response) as the original cause.
+    error.__cause__ = httpx.HTTPStatusError(
+        f"HTTP {response.status_code}", request=response.request, response=response
+    )
+    return error
 
 
 def _origin(exc: httpx.HTTPError) -> str:

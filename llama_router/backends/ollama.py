@@ -16,7 +16,8 @@ retries of its own (we pass the deployment's timeout).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import httpx
@@ -130,8 +131,10 @@ def _count(value: object) -> int:
 class OllamaBackend(Backend):
     provider = "ollama"
 
-    def __init__(self, target: Target, http: HttpPool) -> None:
-        super().__init__(target, http)
+    def __init__(
+        self, target: Target, http: HttpPool, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(target, http, clock=clock)
         self._sdk = require_sdk("ollama", "ollama")
         timeout = httpx.Timeout(target.timeout, connect=target.connect_timeout)
         self._client: Any = self._sdk.AsyncClient(

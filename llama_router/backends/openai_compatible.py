@@ -5,7 +5,8 @@ OpenAI-compatible router. ``base_url`` includes the API prefix, e.g. ``http://ho
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import httpx
@@ -39,8 +40,10 @@ class OpenAICompatibleBackend(Backend):
     chat_path = "/chat/completions"
     models_path = "/models"
 
-    def __init__(self, target: Target, http: HttpPool) -> None:
-        super().__init__(target, http)
+    def __init__(
+        self, target: Target, http: HttpPool, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(target, http, clock=clock)
         if target.base_url is None:  # guaranteed by Deployment validation
             raise ValueError("base_url is required")
         self._client = http.client

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -92,6 +92,17 @@ def _float(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _boot_seconds(prediction: dict[str, Any]) -> float | None:
+    """Queue and boot time from ``metrics``: ``total_time - predict_time``."""
+    metrics = prediction.get("metrics")
+    if not isinstance(metrics, dict):
+        return None
+    total, predict = _float(metrics.get("total_time")), _float(metrics.get("predict_time"))
+    if total is None or predict is None:
+        return None
+    return max(total - predict, 0.0)
+
+
 class ReplicateBackend(Backend):
     provider = "replicate"
     # Meta's Llama 3 models on Replicate have no JSON mode and no tool calling; seed is
@@ -103,10 +114,9 @@ class ReplicateBackend(Backend):
         target: Target,
         http: HttpPool,
         *,
-        poll_interval: float | None = None,
-        cold_boot_timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(target, http)
+        super().__init__(target, http, clock=clock)
         self._sdk = require_sdk("replicate", "replicate")
         base_url = target.base_url.rstrip("/") if target.base_url else None
         if base_url is not None and base_url.endswith("/v1"):
@@ -122,10 +132,8 @@ class ReplicateBackend(Backend):
         retry = getattr(self._http, "_transport", None)
         if isinstance(retry, self._sdk.client.RetryTransport):
             retry.max_attempts = 1  # the router owns retries
-        self.poll_interval = target.poll_interval if poll_interval is None else poll_interval
-        self.cold_boot_timeout = (
-            target.cold_boot_timeout if cold_boot_timeout is None else cold_boot_timeout
-        )
+        self.poll_interval = target.poll_interval
+        self.cold_boot_timeout = target.cold_boot_timeout
         model_id = target.model_id
         if ":" in model_id:  # owner/name:version pins a version
             self._create_path = "/v1/predictions"
@@ -189,16 +197,26 @@ class ReplicateBackend(Backend):
             return url
         return f"/v1/predictions/{prediction.get('id')}"
 
-    async def _poll(self, prediction: dict[str, Any], *, until_started: bool) -> dict[str, Any]:
-        """Poll until terminal (or, with ``until_started``, until it leaves ``starting``)."""
-        started = time.monotonic()
+    async def _poll(
+        self, prediction: dict[str, Any], *, until_started: bool
+    ) -> tuple[dict[str, Any], float | None]:
+        """Poll until terminal (or, with ``until_started``, until it leaves ``starting``).
+
+        Returns the prediction and, when it began in ``starting``, the seconds until it was
+        first seen past it (the cold boot, as far as polling can tell)."""
+        clock = self._clock
+        started = clock()
+        boot_s: float | None = None
+        cold = prediction["status"] == "starting"
         while prediction["status"] in _RUNNING:
+            if cold and boot_s is None and prediction["status"] != "starting":
+                boot_s = clock() - started
             if until_started and prediction["status"] != "starting":
                 break
             if (
                 prediction["status"] == "starting"
                 and self.cold_boot_timeout is not None
-                and time.monotonic() - started >= self.cold_boot_timeout
+                and clock() - started >= self.cold_boot_timeout
             ):
                 await self._cancel(prediction)
                 raise ColdStartError(
@@ -209,7 +227,9 @@ class ReplicateBackend(Backend):
                 )
             await asyncio.sleep(self.poll_interval)
             prediction = await self._send("GET", self._get_url(prediction))
-        return prediction
+        if cold and boot_s is None:
+            boot_s = clock() - started
+        return prediction, boot_s
 
     async def _cancel(self, prediction: dict[str, Any]) -> None:
         urls = prediction.get("urls")
@@ -260,9 +280,7 @@ class ReplicateBackend(Backend):
     async def chat(self, request: ChatRequest) -> BackendResult:
         with self._mapped_errors():
             created = await self._create(request, wait=self.target.replicate_wait)
-            t0 = time.monotonic()
-            cold = created["status"] == "starting"
-            prediction = await self._poll(created, until_started=False)
+            prediction, load_s = await self._poll(created, until_started=False)
             self._check_terminal(prediction)
             output = prediction.get("output")
             if isinstance(output, list):
@@ -271,17 +289,16 @@ class ReplicateBackend(Backend):
                 text = output
             else:
                 raise self._fail("succeeded prediction has no text output")
-            load_s = time.monotonic() - t0 if cold else None
             return self._result(prediction, text, request, load_s)
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         parts: list[str] = []
         with self._mapped_errors():
             prediction = await self._create(request, wait=None)
-            t0 = time.monotonic()
             cold = prediction["status"] == "starting"
+            load_s: float | None = None
             if cold and self.cold_boot_timeout is not None:
-                prediction = await self._poll(prediction, until_started=True)
+                prediction, load_s = await self._poll(prediction, until_started=True)
             if prediction["status"] not in _RUNNING:
                 self._check_terminal(prediction)
             urls = prediction.get("urls")
@@ -296,8 +313,9 @@ class ReplicateBackend(Backend):
                     )
                 async for text in self._sse_output(response.aiter_lines(), parts):
                     yield TextDelta(text)
-            load_s = time.monotonic() - t0 if cold else None
             final = await self._send("GET", self._get_url(prediction))
+            if cold and load_s is None:
+                load_s = _boot_seconds(final)
             yield self._result(final, "".join(parts), request, load_s)
 
     async def _sse_output(self, lines: AsyncIterator[str], parts: list[str]) -> AsyncIterator[str]:

@@ -13,7 +13,8 @@ because it would close that shared client.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Callable
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -56,8 +57,10 @@ class StainlessBackend(Backend):
     base_suffix: ClassVar[str] = ""
     models_path: ClassVar[str]
 
-    def __init__(self, target: Target, http: HttpPool) -> None:
-        super().__init__(target, http)
+    def __init__(
+        self, target: Target, http: HttpPool, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(target, http, clock=clock)
         self._sdk: ModuleType = require_sdk(self.sdk_module, self.provider)
         base_url = target.base_url
         if base_url is not None:
