@@ -100,10 +100,31 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+_PREFIXES = (b"x-ratelimit", b"x-tokenlimit", b"retry-after")
+
+
+def _relevant(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """Only the rate-limit headers, lower-cased, read in one pass.
+
+    ``httpx.Headers.get`` scans and decodes every header on each lookup; this is called on
+    every response, so the raw list is filtered once instead."""
+    raw = getattr(headers, "raw", None)
+    if raw is None:
+        return {k.lower(): v for k, v in headers.items()}
+    found: dict[str, str] = {}
+    for name, value in raw:
+        lowered = name.lower()
+        if lowered.startswith(_PREFIXES):
+            found[lowered.decode("latin-1")] = value.decode("latin-1")
+    return found
+
+
 def parse_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
-    """Read Groq- and Together-style rate-limit headers. Header names are case-insensitive
-    when ``headers`` is an ``httpx.Headers``; pass lower-case keys otherwise."""
-    get = headers.get
+    """Read Groq- and Together-style rate-limit headers (names are case-insensitive)."""
+    relevant = _relevant(headers)
+    if not relevant:
+        return _EMPTY
+    get = relevant.get
     limit_requests = _int(get("x-ratelimit-limit-requests"))
     remaining_requests = _int(get("x-ratelimit-remaining-requests"))
     reset_requests = parse_duration(get("x-ratelimit-reset-requests"))
@@ -125,5 +146,5 @@ def parse_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
         limit_tokens=limit_tokens,
         remaining_tokens=remaining_tokens,
         reset_tokens=reset_tokens,
-        retry_after=parse_retry_after(headers),
+        retry_after=parse_retry_after(relevant),
     )
