@@ -25,11 +25,13 @@ def next_candidates(
     the error must reach the caller as it is.
 
     An invalid request would be rejected everywhere, so it never fails over; a context-length
-    error fails over only to deployments with a larger (known) context window.
+    error fails over only to deployments with a larger (known) context window, and is raised
+    as it is when there is none.
     """
     if isinstance(error, ContextLengthExceededError):
         window = failed.target.context_window or 0
-        return [b for b in remaining if (b.target.context_window or 0) > window]
+        larger = [b for b in remaining if (b.target.context_window or 0) > window]
+        return larger or None  # nowhere larger: the caller must shorten the request
     if isinstance(error, InvalidRequestError):
         return None
     return remaining

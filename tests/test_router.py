@@ -153,10 +153,10 @@ async def test_context_length_with_no_larger_window_is_raised(
     mock_http.post(f"{A}/v1/chat/completions").mock(
         return_value=err(400, "exceed_context_size_error", "too long")
     )
-    router = make_router([cpp(A, "a", context_window=8192)])
-    with pytest.raises(AllDeploymentsFailedError) as info:
+    router = make_router([cpp(A, "a", context_window=8192), cpp(B, "b", context_window=8192)])
+    with pytest.raises(ContextLengthExceededError) as info:
         await router.chat("llama-3.1-8b", USER_HI)
-    assert isinstance(info.value.errors[0], ContextLengthExceededError)
+    assert info.value.deployment == "a"
 
 
 async def test_all_failed_carries_every_error_and_the_route(

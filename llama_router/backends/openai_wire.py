@@ -309,9 +309,13 @@ class OpenAIStreamParser:
             usage = chunk.get("usage")
             if usage:
                 usage_raw = usage
-            else:
-                x_groq = chunk.get("x_groq")
-                if x_groq and isinstance(x_groq, dict) and x_groq.get("usage"):
+            x_groq = chunk.get("x_groq")
+            if x_groq and isinstance(x_groq, dict):
+                if x_groq.get("error"):  # Groq: why the stream was stopped early
+                    raise error_for_status(
+                        None, {"error": x_groq["error"]}, provider=provider, deployment=deployment
+                    )
+                if not usage and x_groq.get("usage"):
                     usage_raw = x_groq["usage"]
             timings = chunk.get("timings")
             if timings:

@@ -1,0 +1,1121 @@
+"""The Groq backend on a mocked wire.
+
+``groq.AsyncGroq`` builds and authenticates each request (its own retries are off) and our
+code parses the body, the SSE stream, the error bodies and the rate-limit headers. Payloads
+follow docs/providers.md sections 1 and 2: the realistic ones live in ``tests/fixtures/groq``
+and small variants are built with the chunk helpers below.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+import groq
+import httpx
+import pytest
+import respx
+
+from llama_router import (
+    AllDeploymentsFailedError,
+    AuthenticationError,
+    BackendResult,
+    ChatRequest,
+    ChatResponse,
+    ContextLengthExceededError,
+    Deployment,
+    GenerationSettings,
+    InvalidRequestError,
+    MalformedResponseError,
+    Message,
+    ModelNotFoundError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    Router,
+    StreamDone,
+    StreamEvent,
+    StreamInterruptedError,
+    TextDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+)
+from tests.conftest import FAKE_KEYS, USER_HI, RouterFactory, fixture_text, sse
+
+GROQ_CHAT = "https://api.groq.com/openai/v1/chat/completions"
+GROQ_MODELS = "https://api.groq.com/openai/v1/models"
+TOGETHER_CHAT = "https://api-inference.together.ai/v1/chat/completions"  # the fallback
+
+MODEL = "llama-3.1-8b"
+GROQ_MODEL_ID = "llama-3.1-8b-instant"
+DEPLOYMENT = f"groq/{GROQ_MODEL_ID}"
+FALLBACK = "together/meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"
+
+# Catalog price of llama-3.1-8b-instant in USD per million tokens (docs section 7.1).
+INPUT_PER_MTOK, OUTPUT_PER_MTOK = 0.05, 0.08
+
+RATE_LIMIT_HEADERS = {
+    "x-ratelimit-limit-requests": "14400",
+    "x-ratelimit-remaining-requests": "14370",
+    "x-ratelimit-reset-requests": "2m59.56s",
+    "x-ratelimit-limit-tokens": "18000",
+    "x-ratelimit-remaining-tokens": "17997",
+    "x-ratelimit-reset-tokens": "7.66s",
+}
+
+WEATHER_TOOL = Tool(
+    name="get_weather",
+    description="Current weather for a city.",
+    parameters={
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        },
+        "required": ["city"],
+    },
+)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def groq_deployment(**kw: Any) -> Deployment:
+    return Deployment(provider="groq", model=MODEL, **kw)
+
+
+def together_fallback() -> Deployment:
+    return Deployment(provider="together", model=MODEL)
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(fixture_text(f"groq/{name}"))
+    return data
+
+
+def json_reply(
+    body: object, status: int = 200, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def ok_reply() -> httpx.Response:
+    """The plain text reply of ``chat_completion.json``."""
+    return json_reply(load("chat_completion.json"))
+
+
+def sse_reply(text: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(
+        200, text=text, headers={"content-type": "text/event-stream", **(headers or {})}
+    )
+
+
+def error_reply(status: int, fixture: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return json_reply(load(f"errors/{fixture}"), status, headers)
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> str:
+    """One Groq ``chat.completion.chunk`` as JSON text."""
+    body = {
+        "id": "chatcmpl-3a5c7e9b-1d2f-4e6a-8c0b-2d4f6a8c0e13",
+        "object": "chat.completion.chunk",
+        "created": 1730000700,
+        "model": GROQ_MODEL_ID,
+        "system_fingerprint": "fp_9ceb5c3fd0",
+        "choices": [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}],
+        **extra,
+    }
+    return json.dumps(body)
+
+
+def first_chunk() -> str:
+    return chunk(
+        {"role": "assistant", "content": ""}, x_groq={"id": "req_01jbd6y5b7d9f1h3k5m7p9r1t3"}
+    )
+
+
+def text_chunk(text: str) -> str:
+    return chunk({"content": text})
+
+
+def final_chunk(prompt_tokens: int, completion_tokens: int, finish: str = "stop") -> str:
+    usage = {
+        "queue_time": 0.02,
+        "prompt_tokens": prompt_tokens,
+        "prompt_time": 0.001,
+        "completion_tokens": completion_tokens,
+        "completion_time": 0.002,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "total_time": 0.003,
+    }
+    return chunk({}, finish, x_groq={"id": "req_01jbd6y5b7d9f1h3k5m7p9r1t3", "usage": usage})
+
+
+def together_text_reply(text: str) -> httpx.Response:
+    body: dict[str, Any] = json.loads(fixture_text("together/chat_completion.json"))
+    body["choices"][0]["message"]["content"] = text
+    return json_reply(body)
+
+
+def sent_json(route: respx.Route, call: int = 0) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(route.calls[call].request.content)
+    return body
+
+
+def expected_cost(prompt_tokens: int, completion_tokens: int) -> float:
+    return (prompt_tokens * INPUT_PER_MTOK + completion_tokens * OUTPUT_PER_MTOK) / 1_000_000
+
+
+def user_request(**settings: Any) -> ChatRequest:
+    return ChatRequest(
+        model=MODEL, messages=(Message.user("Say hi."),), settings=GenerationSettings(**settings)
+    )
+
+
+async def run_stream(router: Router, **settings: Any) -> tuple[list[StreamEvent], ChatResponse]:
+    async with router.stream(MODEL, USER_HI, **settings) as stream:
+        events = [event async for event in stream]
+    return events, stream.response
+
+
+async def stream_until_failure(router: Router) -> tuple[list[str], pytest.ExceptionInfo[Exception]]:
+    """The texts delivered before the stream raised, and what it raised."""
+    texts: list[str] = []
+    with pytest.raises(Exception) as info:
+        async with router.stream(MODEL, USER_HI, max_tokens=64) as stream:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    texts.append(event.text)
+    return texts, info
+
+
+def assert_groq_error(err: BaseException, cls: type[ProviderError], status: int | None) -> None:
+    assert type(err) is cls
+    assert isinstance(err, ProviderError)
+    assert err.status_code == status
+    assert err.provider == "groq"
+    assert err.deployment == DEPLOYMENT
+
+
+class _BreaksAfter(httpx.AsyncByteStream):
+    """A response body that delivers ``head`` and then fails with ``exc``."""
+
+    def __init__(self, head: str, exc: Exception) -> None:
+        self._head = head.encode()
+        self._exc = exc
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._head
+        raise self._exc
+
+
+# -- non-streaming chat -------------------------------------------------------------------
+
+
+async def test_chat_returns_text_finish_reason_usage_and_provider_model(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    body = load("chat_completion.json")
+    route = mock_http.post(GROQ_CHAT).mock(
+        return_value=json_reply(body, headers=RATE_LIMIT_HEADERS)
+    )
+    router = make_router([groq_deployment()])
+
+    reply = await router.chat(MODEL, USER_HI, max_tokens=64)
+
+    assert reply.text == body["choices"][0]["message"]["content"]
+    assert reply.finish_reason == "stop"
+    assert reply.usage.prompt_tokens == body["usage"]["prompt_tokens"]
+    assert reply.usage.completion_tokens == body["usage"]["completion_tokens"]
+    assert reply.usage.total_tokens == body["usage"]["total_tokens"]
+    assert reply.provider == "groq"
+    assert reply.deployment == DEPLOYMENT
+    assert reply.model == MODEL
+    assert reply.provider_model == body["model"]
+    assert [(a.deployment, a.outcome) for a in reply.route] == [(DEPLOYMENT, "ok")]
+    assert route.call_count == 1
+
+
+async def test_chat_cost_is_priced_from_the_catalog(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    body = load("chat_completion.json")
+    mock_http.post(GROQ_CHAT).mock(return_value=json_reply(body))
+    router = make_router([groq_deployment()])
+
+    reply = await router.chat(MODEL, USER_HI)
+
+    usage = body["usage"]
+    expected = expected_cost(usage["prompt_tokens"], usage["completion_tokens"])
+    assert reply.cost_usd == pytest.approx(expected, rel=1e-9)
+    assert reply.cost_usd > 0
+
+
+async def test_chat_timings_come_from_usage_in_seconds(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    body = load("chat_completion.json")
+    mock_http.post(GROQ_CHAT).mock(return_value=json_reply(body))
+    router = make_router([groq_deployment()])
+
+    timings = (await router.chat(MODEL, USER_HI)).provider_timings
+
+    usage = body["usage"]
+    assert timings.queue_s == pytest.approx(usage["queue_time"])
+    assert timings.prompt_s == pytest.approx(usage["prompt_time"])
+    assert timings.generation_s == pytest.approx(usage["completion_time"])
+    assert timings.total_s == pytest.approx(usage["total_time"])
+    assert timings.output_tokens_per_second == pytest.approx(
+        usage["completion_tokens"] / usage["completion_time"]
+    )
+    assert timings.load_s is None
+
+
+async def test_chat_length_finish_reason(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    body = load("chat_length.json")
+    mock_http.post(GROQ_CHAT).mock(return_value=json_reply(body))
+    router = make_router([groq_deployment()])
+
+    reply = await router.chat(MODEL, USER_HI, max_tokens=8)
+
+    assert reply.finish_reason == "length"
+    assert reply.text == body["choices"][0]["message"]["content"]
+
+
+async def test_backend_result_carries_the_rate_limit_headers(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.post(GROQ_CHAT).mock(
+        return_value=json_reply(load("chat_completion.json"), headers=RATE_LIMIT_HEADERS)
+    )
+    backend = make_router([groq_deployment()]).deployments[0]
+
+    result = await backend.chat(user_request(max_tokens=64))
+
+    assert isinstance(result, BackendResult)
+    limits = result.rate_limits
+    assert limits is not None
+    assert limits.limit_requests == 14400
+    assert limits.remaining_requests == 14370
+    assert limits.reset_requests == pytest.approx(2 * 60 + 59.56)
+    assert limits.limit_tokens == 18000
+    assert limits.remaining_tokens == 17997
+    assert limits.reset_tokens == pytest.approx(7.66)
+    assert limits.retry_after is None
+
+
+async def test_backend_result_without_rate_limit_headers_has_none(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
+    backend = make_router([groq_deployment()]).deployments[0]
+
+    result = await backend.chat(user_request())
+
+    assert result.rate_limits is None
+
+
+# -- streaming ----------------------------------------------------------------------------
+
+
+async def test_stream_yields_deltas_then_done_with_usage_from_the_last_chunk(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    transcript = fixture_text("groq/chat_stream.sse")
+    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(transcript))
+    router = make_router([groq_deployment()])
+
+    events, reply = await run_stream(router, max_tokens=64)
+
+    chunks = [
+        json.loads(line[6:]) for line in transcript.splitlines() if line.startswith("data: {")
+    ]
+    pieces = [c["choices"][0]["delta"].get("content") for c in chunks]
+    expected_texts = [p for p in pieces if p]
+    last_usage = chunks[-1]["x_groq"]["usage"]
+    assert all(c.get("usage") is None for c in chunks)  # usage only in x_groq, last chunk
+
+    assert [e.text for e in events if isinstance(e, TextDelta)] == expected_texts
+    assert isinstance(events[-1], StreamDone)
+    assert events[-1].response == reply
+    assert reply.text == "".join(expected_texts)
+    assert reply.finish_reason == "stop"
+    assert reply.usage.prompt_tokens == last_usage["prompt_tokens"]
+    assert reply.usage.completion_tokens == last_usage["completion_tokens"]
+    assert reply.provider_timings.queue_s == pytest.approx(last_usage["queue_time"])
+    assert reply.provider_timings.total_s == pytest.approx(last_usage["total_time"])
+    assert reply.cost_usd == pytest.approx(
+        expected_cost(last_usage["prompt_tokens"], last_usage["completion_tokens"])
+    )
+    assert reply.provider_model == GROQ_MODEL_ID
+    assert reply.time_to_first_token_s is not None
+
+
+async def test_stream_reads_include_usage_chunk_with_empty_choices(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    transcript = fixture_text("groq/chat_stream_include_usage.sse")
+    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(transcript))
+    router = make_router([groq_deployment()])
+
+    _, reply = await run_stream(router)
+
+    last = json.loads(
+        next(line for line in reversed(transcript.splitlines()) if line.startswith("data: {"))[6:]
+    )
+    assert last["choices"] == []
+    assert reply.text == "Hello!"
+    assert reply.finish_reason == "stop"
+    assert reply.usage.prompt_tokens == last["usage"]["prompt_tokens"]
+    assert reply.usage.completion_tokens == last["usage"]["completion_tokens"]
+    assert reply.provider_timings.generation_s == pytest.approx(last["usage"]["completion_time"])
+
+
+async def test_stream_backend_result_carries_rate_limits(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.post(GROQ_CHAT).mock(
+        return_value=sse_reply(fixture_text("groq/chat_stream.sse"), headers=RATE_LIMIT_HEADERS)
+    )
+    backend = make_router([groq_deployment()]).deployments[0]
+
+    async with aclosing(backend.stream(user_request(max_tokens=64))) as items:
+        results = [item async for item in items if isinstance(item, BackendResult)]
+
+    assert len(results) == 1
+    limits = results[0].rate_limits
+    assert limits is not None
+    assert limits.remaining_tokens == 17997
+    assert limits.reset_tokens == pytest.approx(7.66)
+
+
+# -- HTTP errors --------------------------------------------------------------------------
+
+# (status, error body fixture, our class, the SDK's class, raised as is by a 1-deployment router)
+STATUS_CASES = [
+    (400, "400_invalid_request.json", InvalidRequestError, groq.BadRequestError, True),
+    (400, "400_context_length.json", ContextLengthExceededError, groq.BadRequestError, True),
+    (401, "401_invalid_api_key.json", AuthenticationError, groq.AuthenticationError, False),
+    (404, "404_model_not_found.json", ModelNotFoundError, groq.NotFoundError, False),
+    (413, "413_request_too_large.json", ContextLengthExceededError, groq.APIStatusError, True),
+    (422, "422_unprocessable.json", InvalidRequestError, groq.UnprocessableEntityError, True),
+    (429, "429_rate_limited.json", RateLimitedError, groq.RateLimitError, False),
+    (498, "498_capacity_exceeded.json", ProviderUnavailableError, groq.APIStatusError, False),
+    (500, "500_internal.json", ProviderUnavailableError, groq.InternalServerError, False),
+    (503, "503_unavailable.json", ProviderUnavailableError, groq.InternalServerError, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "fixture", "error_cls", "sdk_cls", "raised_as_is"),
+    STATUS_CASES,
+    ids=[f"{c[0]}-{c[1].split('_', 1)[1].removesuffix('.json')}" for c in STATUS_CASES],
+)
+async def test_error_status_maps_to_typed_error_chained_to_the_sdk_error(
+    mock_http: respx.MockRouter,
+    make_router: RouterFactory,
+    status: int,
+    fixture: str,
+    error_cls: type[ProviderError],
+    sdk_cls: type[groq.APIStatusError],
+    raised_as_is: bool,
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(return_value=error_reply(status, fixture))
+    router = make_router([groq_deployment()])
+
+    with pytest.raises((ProviderError, AllDeploymentsFailedError)) as info:
+        await router.chat(MODEL, USER_HI, max_tokens=64)
+
+    if raised_as_is:
+        err: BaseException = info.value
+    else:
+        assert isinstance(info.value, AllDeploymentsFailedError)
+        assert len(info.value.errors) == 1
+        err = info.value.errors[0]
+    assert_groq_error(err, error_cls, status)
+    assert isinstance(err, ProviderError)
+    assert err.message == load(f"errors/{fixture}")["error"]["message"]
+    assert type(err.__cause__) is sdk_cls
+    assert err.__cause__.status_code == status
+    assert route.call_count == 1  # the SDK's own retries are off
+
+
+async def test_400_does_not_fail_over(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.post(GROQ_CHAT).mock(return_value=error_reply(400, "400_invalid_request.json"))
+    fallback = mock_http.post(TOGETHER_CHAT).mock(return_value=together_text_reply("unused"))
+    router = make_router([groq_deployment(), together_fallback()])
+
+    with pytest.raises(InvalidRequestError) as info:
+        await router.chat(MODEL, USER_HI)
+
+    assert_groq_error(info.value, InvalidRequestError, 400)
+    assert not fallback.called
+
+
+async def test_context_length_error_does_not_fail_over_to_an_equal_window(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.post(GROQ_CHAT).mock(return_value=error_reply(413, "413_request_too_large.json"))
+    fallback = mock_http.post(TOGETHER_CHAT).mock(return_value=together_text_reply("unused"))
+    router = make_router([groq_deployment(), together_fallback()])  # both 131,072 tokens
+
+    with pytest.raises(ContextLengthExceededError) as info:  # nowhere larger: raised as is
+        await router.chat(MODEL, USER_HI)
+
+    assert info.value.status_code == 413
+    assert not fallback.called
+
+
+async def test_404_fails_over_to_the_next_deployment(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    primary = mock_http.post(GROQ_CHAT).mock(
+        return_value=error_reply(404, "404_model_not_found.json")
+    )
+    fallback = mock_http.post(TOGETHER_CHAT).mock(
+        return_value=together_text_reply("From Together.")
+    )
+    router = make_router([groq_deployment(), together_fallback()])
+
+    reply = await router.chat(MODEL, USER_HI)
+
+    assert reply.text == "From Together."
+    assert reply.deployment == FALLBACK
+    assert [(a.deployment, a.outcome, a.error, a.status_code) for a in reply.route] == [
+        (DEPLOYMENT, "error", "ModelNotFoundError", 404),
+        (FALLBACK, "ok", None, None),
+    ]
+    assert primary.call_count == 1
+    assert fallback.call_count == 1
+
+
+async def test_429_retry_after_is_exposed_and_not_retried(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    headers = {**RATE_LIMIT_HEADERS, "x-ratelimit-remaining-tokens": "0", "retry-after": "2"}
+    route = mock_http.post(GROQ_CHAT).mock(
+        return_value=error_reply(429, "429_rate_limited.json", headers)
+    )
+    router = make_router([groq_deployment()])
+
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await router.chat(MODEL, USER_HI)
+
+    err = info.value.errors[0]
+    assert isinstance(err, RateLimitedError)
+    assert err.retry_after == 2.0
+    assert err.rate_limits is not None
+    assert err.rate_limits.remaining_tokens == 0
+    assert err.rate_limits.retry_after == 2.0
+    assert route.call_count == 1
+
+
+async def test_429_with_only_rate_limit_headers(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    headers = {**RATE_LIMIT_HEADERS, "x-ratelimit-remaining-tokens": "0"}
+    mock_http.post(GROQ_CHAT).mock(return_value=error_reply(429, "429_rate_limited.json", headers))
+    router = make_router([groq_deployment()])
+
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await router.chat(MODEL, USER_HI)
+
+    err = info.value.errors[0]
+    assert isinstance(err, RateLimitedError)
+    assert err.retry_after is None
+    assert err.rate_limits is not None
+    assert err.rate_limits.reset_tokens == pytest.approx(7.66)
+    assert err.rate_limits.reset_requests == pytest.approx(2 * 60 + 59.56)
+    assert err.rate_limits.remaining_tokens == 0
+
+
+async def test_sdk_retry_hints_do_not_cause_a_second_request(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    hints = {"x-should-retry": "true", "retry-after-ms": "5"}
+    route = mock_http.post(GROQ_CHAT).mock(
+        return_value=error_reply(503, "503_unavailable.json", hints)
+    )
+    router = make_router([groq_deployment()])
+
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await router.chat(MODEL, USER_HI)
+
+    err = info.value.errors[0]
+    assert isinstance(err, ProviderUnavailableError)
+    assert err.retry_after == pytest.approx(0.005)
+    assert route.call_count == 1
+
+
+async def test_stream_http_error_before_any_chunk_fails_over(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    primary = mock_http.post(GROQ_CHAT).mock(return_value=error_reply(503, "503_unavailable.json"))
+    mock_http.post(TOGETHER_CHAT).mock(
+        return_value=sse_reply(fixture_text("together/chat_stream.sse"))
+    )
+    router = make_router([groq_deployment(), together_fallback()])
+
+    _, reply = await run_stream(router)
+
+    assert reply.deployment == FALLBACK
+    assert reply.text == "Hello! How can I help?"
+    assert [(a.deployment, a.error, a.status_code) for a in reply.route] == [
+        (DEPLOYMENT, "ProviderUnavailableError", 503),
+        (FALLBACK, None, None),
+    ]
+    assert primary.call_count == 1
+
+
+# -- transport failures -------------------------------------------------------------------
+
+
+async def test_connection_refused_is_provider_unavailable(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(side_effect=httpx.ConnectError("[Errno 111] refused"))
+    router = make_router([groq_deployment()])
+
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await router.chat(MODEL, USER_HI)
+
+    (err,) = info.value.errors
+    assert_groq_error(err, ProviderUnavailableError, None)
+    assert type(err.__cause__) is groq.APIConnectionError
+    assert isinstance(err.__cause__.__cause__, httpx.ConnectError)
+    assert [(a.deployment, a.outcome, a.error) for a in info.value.route] == [
+        (DEPLOYMENT, "error", "ProviderUnavailableError")
+    ]
+    assert route.call_count == 1
+
+
+async def test_read_timeout_is_provider_timeout(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(side_effect=httpx.ReadTimeout("timed out"))
+    router = make_router([groq_deployment()])
+
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await router.chat(MODEL, USER_HI)
+
+    (err,) = info.value.errors
+    assert_groq_error(err, ProviderTimeoutError, None)
+    assert isinstance(err.__cause__, groq.APITimeoutError)
+    assert route.call_count == 1
+
+
+async def test_every_deployment_failing_reports_each_error_and_attempt(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.post(GROQ_CHAT).mock(side_effect=httpx.ConnectError("[Errno 111] refused"))
+    mock_http.post(TOGETHER_CHAT).mock(side_effect=httpx.ReadTimeout("timed out"))
+    router = make_router([groq_deployment(), together_fallback()])
+
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await router.chat(MODEL, USER_HI)
+
+    assert [type(e) for e in info.value.errors] == [
+        ProviderUnavailableError,
+        ProviderTimeoutError,
+    ]
+    assert [(a.deployment, a.provider, a.outcome, a.error) for a in info.value.route] == [
+        (DEPLOYMENT, "groq", "error", "ProviderUnavailableError"),
+        (FALLBACK, "together", "error", "ProviderTimeoutError"),
+    ]
+
+
+# -- stream failures ----------------------------------------------------------------------
+
+
+async def test_error_event_mid_stream_raises_interrupted_with_partial_text(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.post(GROQ_CHAT).mock(
+        return_value=sse_reply(fixture_text("groq/stream_error_midway.sse"))
+    )
+    fallback = mock_http.post(TOGETHER_CHAT).mock(return_value=together_text_reply("unused"))
+    router = make_router([groq_deployment(), together_fallback()])
+
+    texts, info = await stream_until_failure(router)
+
+    err = info.value
+    assert isinstance(err, StreamInterruptedError)
+    assert texts == ["Llamas are", " camelids"]
+    assert err.partial_text == "Llamas are camelids"
+    assert err.provider == "groq"
+    assert err.deployment == DEPLOYMENT
+    cause = err.__cause__
+    assert_groq_error(cause, ProviderUnavailableError, None)
+    assert isinstance(cause, ProviderError)
+    assert cause.message.startswith("Service Unavailable")
+    assert not fallback.called  # text reached the caller: no silent failover
+
+
+async def test_x_groq_error_chunk_is_not_reported_as_a_complete_answer(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    """docs 2.4 (and the SDK's ``XGroq.error``): "``x_groq.error`` (string) explains a stream
+    stopped early". Such a stream is interrupted, not a finished answer with reason "stop"."""
+    stopped = chunk(
+        {},
+        None,
+        x_groq={
+            "id": "req_01jbd6y5b7d9f1h3k5m7p9r1t3",
+            "error": "stream stopped early: the model instance was restarted",
+        },
+    )
+    transcript = sse(first_chunk(), text_chunk("Llamas are"), stopped)  # ends with [DONE]
+    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(transcript))
+    router = make_router([groq_deployment()])
+
+    texts, info = await stream_until_failure(router)
+
+    assert texts == ["Llamas are"]
+    assert isinstance(info.value, StreamInterruptedError)
+    assert info.value.partial_text == "Llamas are"
+
+
+async def test_error_event_before_any_text_fails_over(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    error_event = json.dumps(load("errors/503_unavailable.json"))
+    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(sse(first_chunk(), error_event)))
+    mock_http.post(TOGETHER_CHAT).mock(
+        return_value=sse_reply(fixture_text("together/chat_stream.sse"))
+    )
+    router = make_router([groq_deployment(), together_fallback()])
+
+    _, reply = await run_stream(router)
+
+    assert reply.deployment == FALLBACK
+    assert [(a.deployment, a.error, a.status_code) for a in reply.route] == [
+        (DEPLOYMENT, "ProviderUnavailableError", None),
+        (FALLBACK, None, None),
+    ]
+
+
+async def test_truncated_stream_after_text_raises_interrupted(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.post(GROQ_CHAT).mock(
+        return_value=sse_reply(fixture_text("groq/stream_truncated.sse"))
+    )
+    router = make_router([groq_deployment()])
+
+    texts, info = await stream_until_failure(router)
+
+    assert isinstance(info.value, StreamInterruptedError)
+    assert texts == ["Hi", " there, I"]
+    assert info.value.partial_text == "Hi there, I"
+    assert isinstance(info.value.__cause__, StreamInterruptedError)
+
+
+async def test_truncated_stream_before_text_fails_over_transparently(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    truncated = sse(first_chunk(), done=False)
+    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(truncated))
+    mock_http.post(TOGETHER_CHAT).mock(
+        return_value=sse_reply(fixture_text("together/chat_stream.sse"))
+    )
+    router = make_router([groq_deployment(), together_fallback()])
+
+    events, reply = await run_stream(router)
+
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello! How can I help?"
+    assert reply.text == "Hello! How can I help?"
+    assert [(a.deployment, a.outcome, a.error) for a in reply.route] == [
+        (DEPLOYMENT, "error", "StreamInterruptedError"),
+        (FALLBACK, "ok", None),
+    ]
+
+
+async def test_read_timeout_mid_stream_interrupts_with_partial_text(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    head = sse(first_chunk(), text_chunk("Hi"), text_chunk(" there"), done=False)
+    mock_http.post(GROQ_CHAT).mock(
+        return_value=httpx.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            stream=_BreaksAfter(head, httpx.ReadTimeout("timed out")),
+        )
+    )
+    router = make_router([groq_deployment()])
+
+    texts, info = await stream_until_failure(router)
+
+    assert texts == ["Hi", " there"]
+    assert isinstance(info.value, StreamInterruptedError)
+    assert info.value.partial_text == "Hi there"
+    assert_groq_error(info.value.__cause__, ProviderTimeoutError, None)
+    assert isinstance(info.value.__cause__.__cause__, httpx.ReadTimeout)
+
+
+# -- malformed replies --------------------------------------------------------------------
+
+
+async def test_non_json_body_is_malformed(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+    mock_http.post(GROQ_CHAT).mock(
+        return_value=httpx.Response(200, text=html, headers={"content-type": "text/html"})
+    )
+    router = make_router([groq_deployment()])
+
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await router.chat(MODEL, USER_HI)
+
+    (err,) = info.value.errors
+    assert_groq_error(err, MalformedResponseError, None)
+    assert isinstance(err.__cause__, ValueError)
+
+
+async def test_body_without_choices_is_malformed(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    body = load("chat_completion.json")
+    del body["choices"]
+    mock_http.post(GROQ_CHAT).mock(return_value=json_reply(body))
+    router = make_router([groq_deployment()])
+
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await router.chat(MODEL, USER_HI)
+
+    (err,) = info.value.errors
+    assert_groq_error(err, MalformedResponseError, None)
+    assert isinstance(err.__cause__, KeyError)
+
+
+async def test_non_json_first_stream_chunk_is_malformed(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    broken = first_chunk()[:40]
+    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(sse(broken, text_chunk("Hi"))))
+    router = make_router([groq_deployment()])
+
+    texts, info = await stream_until_failure(router)
+
+    assert texts == []
+    assert isinstance(info.value, AllDeploymentsFailedError)
+    (err,) = info.value.errors
+    assert_groq_error(err, MalformedResponseError, None)
+
+
+async def test_non_json_stream_chunk_after_text_interrupts(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    transcript = sse(first_chunk(), text_chunk("Hi"), text_chunk(" there")[:30], final_chunk(5, 2))
+    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(transcript))
+    router = make_router([groq_deployment()])
+
+    texts, info = await stream_until_failure(router)
+
+    assert texts == ["Hi"]
+    assert isinstance(info.value, StreamInterruptedError)
+    assert info.value.partial_text == "Hi"
+    assert_groq_error(info.value.__cause__, MalformedResponseError, None)
+
+
+# -- the request on the wire --------------------------------------------------------------
+
+
+async def test_chat_body_uses_max_completion_tokens(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
+    router = make_router([groq_deployment()])
+
+    await router.chat(MODEL, [Message.system("Be brief."), *USER_HI], max_tokens=64)
+
+    body = sent_json(route)
+    assert body == {
+        "model": GROQ_MODEL_ID,
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Say hi."},
+        ],
+        "max_completion_tokens": 64,
+    }
+    assert "max_tokens" not in body
+
+
+async def test_stream_body_asks_for_usage(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(
+        return_value=sse_reply(fixture_text("groq/chat_stream.sse"))
+    )
+    router = make_router([groq_deployment()])
+
+    await run_stream(router, max_tokens=64)
+
+    body = sent_json(route)
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["max_completion_tokens"] == 64
+    assert "max_tokens" not in body
+
+
+async def test_sampling_settings_are_sent(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
+    router = make_router([groq_deployment()])
+
+    await router.chat(MODEL, USER_HI, temperature=0.3, top_p=0.9, seed=42, stop=["\n\n", "User:"])
+
+    body = sent_json(route)
+    assert body["temperature"] == 0.3
+    assert body["top_p"] == 0.9
+    assert body["seed"] == 42
+    assert body["stop"] == ["\n\n", "User:"]
+
+
+async def test_a_single_stop_string_is_sent_as_a_list(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
+    router = make_router([groq_deployment()])
+
+    await router.chat(MODEL, USER_HI, stop="<|eot_id|>")
+
+    assert sent_json(route)["stop"] == ["<|eot_id|>"]
+
+
+async def test_json_mode_response_format(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
+    router = make_router([groq_deployment()])
+
+    await router.chat(MODEL, USER_HI, response_format="json")
+
+    assert sent_json(route)["response_format"] == {"type": "json_object"}
+
+
+async def test_json_schema_response_format(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"greeting": {"type": "string"}},
+        "required": ["greeting"],
+        "additionalProperties": False,
+    }
+    route = mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
+    router = make_router([groq_deployment()])
+
+    await router.chat(
+        MODEL,
+        USER_HI,
+        response_format={"type": "json_schema", "json_schema": schema, "name": "greeting"},
+    )
+
+    assert sent_json(route)["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "greeting", "schema": schema, "strict": True},
+    }
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "wire_choice"),
+    [
+        ("auto", "auto"),
+        ("required", "required"),
+        ("none", "none"),
+        ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
+    ],
+)
+async def test_tools_and_tool_choice_shapes(
+    mock_http: respx.MockRouter,
+    make_router: RouterFactory,
+    tool_choice: str,
+    wire_choice: object,
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(return_value=json_reply(load("tool_call.json")))
+    router = make_router([groq_deployment()])
+
+    await router.chat(MODEL, USER_HI, tools=[WEATHER_TOOL], tool_choice=tool_choice)
+
+    body = sent_json(route)
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": WEATHER_TOOL.name,
+                "description": WEATHER_TOOL.description,
+                "parameters": WEATHER_TOOL.parameters,
+            },
+        }
+    ]
+    assert body["tool_choice"] == wire_choice
+
+
+async def test_tool_call_history_is_sent_in_openai_shape(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
+    router = make_router([groq_deployment()])
+    call = ToolCall(id="call_d5wg", name="get_weather", arguments='{"city":"Paris"}')
+
+    await router.chat(
+        MODEL,
+        [
+            Message.user("Weather in Paris?"),
+            Message.assistant(tool_calls=(call,)),
+            Message.tool('{"temp_c": 18}', tool_call_id="call_d5wg", name="get_weather"),
+        ],
+        tools=[WEATHER_TOOL],
+    )
+
+    assert sent_json(route)["messages"] == [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_d5wg",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_d5wg", "content": '{"temp_c": 18}'},
+    ]
+
+
+async def test_tool_call_reply(mock_http: respx.MockRouter, make_router: RouterFactory) -> None:
+    body = load("tool_call.json")
+    mock_http.post(GROQ_CHAT).mock(return_value=json_reply(body))
+    router = make_router([groq_deployment()])
+
+    reply = await router.chat(MODEL, USER_HI, tools=[WEATHER_TOOL])
+
+    wire_call = body["choices"][0]["message"]["tool_calls"][0]
+    assert reply.finish_reason == "tool_calls"
+    assert reply.text == ""
+    assert reply.tool_calls == (
+        ToolCall(
+            id=wire_call["id"],
+            name=wire_call["function"]["name"],
+            arguments=wire_call["function"]["arguments"],
+        ),
+    )
+    assert json.loads(reply.tool_calls[0].arguments) == {"city": "Paris", "unit": "celsius"}
+
+
+async def test_streamed_tool_call_is_assembled(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.post(GROQ_CHAT).mock(
+        return_value=sse_reply(fixture_text("groq/tool_call_stream.sse"))
+    )
+    router = make_router([groq_deployment()])
+
+    events, reply = await run_stream(router, tools=[WEATHER_TOOL])
+
+    deltas = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert [(d.index, d.id, d.name) for d in deltas] == [(0, "call_k3rx", "get_weather")]
+    assert reply.finish_reason == "tool_calls"
+    assert reply.tool_calls == (
+        ToolCall(id="call_k3rx", name="get_weather", arguments='{"city":"Paris","unit":"celsius"}'),
+    )
+    assert reply.usage.prompt_tokens == 231
+    assert reply.usage.completion_tokens == 22
+
+
+async def test_authorization_header_and_a_single_request(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
+    router = make_router([groq_deployment()])
+
+    await router.chat(MODEL, USER_HI)
+
+    assert route.call_count == 1
+    headers = route.calls[0].request.headers
+    assert headers["authorization"] == f"Bearer {FAKE_KEYS['GROQ_API_KEY']}"
+    assert headers["content-type"] == "application/json"
+    assert headers["x-stainless-retry-count"] == "0"
+
+
+async def test_explicit_api_key_wins_over_the_environment(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    route = mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
+    router = make_router([groq_deployment(api_key="gsk_TESTKEY_explicit_fedcba9876543210")])
+
+    await router.chat(MODEL, USER_HI)
+
+    auth = route.calls[0].request.headers["authorization"]
+    assert auth == "Bearer gsk_TESTKEY_explicit_fedcba9876543210"
+
+
+# -- base_url -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected_url"),
+    [
+        ("https://api.groq.com/openai/v1", GROQ_CHAT),
+        ("https://api.groq.com/openai/v1/", GROQ_CHAT),
+        ("https://api.groq.com", GROQ_CHAT),
+        (
+            "https://llm-gateway.example.com/groq/openai/v1",
+            "https://llm-gateway.example.com/groq/openai/v1/chat/completions",
+        ),
+    ],
+)
+async def test_base_url_does_not_double_the_openai_prefix(
+    mock_http: respx.MockRouter, make_router: RouterFactory, base_url: str, expected_url: str
+) -> None:
+    route = mock_http.post(expected_url).mock(return_value=ok_reply())
+    router = make_router([groq_deployment(base_url=base_url)])
+
+    reply = await router.chat(MODEL, USER_HI)
+
+    assert route.call_count == 1
+    assert str(route.calls[0].request.url) == expected_url
+    assert reply.text == load("chat_completion.json")["choices"][0]["message"]["content"]
+
+
+# -- health -------------------------------------------------------------------------------
+
+
+async def test_health_ok_on_models_list(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    route = mock_http.get(GROQ_MODELS).mock(return_value=json_reply(load("models.json")))
+    router = make_router([groq_deployment()])
+
+    reports = await router.health()
+
+    assert reports[DEPLOYMENT].ok is True
+    assert route.call_count == 1
+    auth = route.calls[0].request.headers["authorization"]
+    assert auth == f"Bearer {FAKE_KEYS['GROQ_API_KEY']}"
+
+
+async def test_health_401_is_not_ok_and_names_the_auth_error(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.get(GROQ_MODELS).mock(return_value=error_reply(401, "401_invalid_api_key.json"))
+    router = make_router([groq_deployment()])
+
+    report = (await router.health())[DEPLOYMENT]
+
+    assert report.ok is False
+    assert "AuthenticationError" in report.detail
+    assert "Invalid API Key" in report.detail
+    assert FAKE_KEYS["GROQ_API_KEY"] not in report.detail
