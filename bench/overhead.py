@@ -78,17 +78,22 @@ async def run(port: int, calls: int) -> list[tuple[str, str, float, float]]:
         async with raw.stream("POST", url, json={**body, "stream": True}) as response:
             return [line async for line in response.aiter_lines()]
 
-    sdk = groq.AsyncGroq(api_key="gsk_bench", base_url=base, max_retries=0,
-                         http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=200)))
+    sdk = groq.AsyncGroq(
+        api_key="gsk_bench",
+        base_url=base,
+        max_retries=0,
+        http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=200)),
+    )
 
     async def sdk_chat() -> object:
-        return await sdk.chat.completions.create(model="llama-3.1-8b-instant",
-                                                 messages=MESSAGES)  # type: ignore[arg-type]
+        return await sdk.chat.completions.create(model="llama-3.1-8b-instant", messages=MESSAGES)  # type: ignore[arg-type]
 
     async def sdk_stream() -> object:
-        stream = await sdk.chat.completions.create(model="llama-3.1-8b-instant",
-                                                   messages=MESSAGES,  # type: ignore[arg-type]
-                                                   stream=True)
+        stream = await sdk.chat.completions.create(
+            model="llama-3.1-8b-instant",
+            messages=MESSAGES,  # type: ignore[arg-type]
+            stream=True,
+        )
         return [chunk async for chunk in stream]
 
     clients: list[tuple[str, Call, Call]] = [
@@ -97,8 +102,11 @@ async def run(port: int, calls: int) -> list[tuple[str, str, float, float]]:
     ]
     routers = []
     for transport in ("httpx", "aiohttp"):
-        router = Router([Deployment(provider="groq", model="llama-3.1-8b", base_url=base)],
-                        env={"GROQ_API_KEY": "gsk_bench"}, transport=transport)
+        router = Router(
+            [Deployment(provider="groq", model="llama-3.1-8b", base_url=base)],
+            env={"GROQ_API_KEY": "gsk_bench"},
+            transport=transport,
+        )
         routers.append(router)
 
         async def r_chat(router: Router = router) -> object:

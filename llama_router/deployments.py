@@ -191,6 +191,8 @@ def resolve_deployment(
                 f"Deployment(provider={provider!r}, api_key=...)."
             )
         api_key = SecretStr(value)
+    if api_key is None and provider == "ollama" and environ.get("OLLAMA_API_KEY"):
+        api_key = SecretStr(environ["OLLAMA_API_KEY"])  # optional: Ollama's cloud
 
     base_url = deployment.base_url
     if base_url is None and provider == "ollama":

@@ -16,9 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def _final(model: str) -> dict[str, object]:
     return {
-        "model": model, "created_at": "2026-11-26T12:00:00Z", "done": True,
-        "done_reason": "stop", "total_duration": 174560334, "load_duration": 101397084,
-        "prompt_eval_count": 11, "prompt_eval_duration": 13074791, "eval_count": 5,
+        "model": model,
+        "created_at": "2026-11-26T12:00:00Z",
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": 174560334,
+        "load_duration": 101397084,
+        "prompt_eval_count": 11,
+        "prompt_eval_duration": 13074791,
+        "eval_count": 5,
         "eval_duration": 52479709,
     }
 
@@ -41,14 +47,18 @@ class _OllamaHandler(BaseHTTPRequestHandler):
             self.send_header("content-type", "application/x-ndjson")
             self.end_headers()
             for word in self.reply_words:
-                line = {"model": model, "message": {"role": "assistant", "content": word},
-                        "done": False}
+                line = {
+                    "model": model,
+                    "message": {"role": "assistant", "content": word},
+                    "done": False,
+                }
                 self.wfile.write(json.dumps(line).encode() + b"\n")
             final = _final(model) | {"message": {"role": "assistant", "content": ""}}
             self.wfile.write(json.dumps(final).encode() + b"\n")
             return
         payload = _final(model) | {
-            "message": {"role": "assistant", "content": "".join(self.reply_words)}}
+            "message": {"role": "assistant", "content": "".join(self.reply_words)}
+        }
         data = json.dumps(payload).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")

@@ -18,8 +18,14 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
 def run(script: str, ollama_host: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_TOKEN"))}
     env["OLLAMA_HOST"] = ollama_host
-    return subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True,
-                          text=True, env=env, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("script", ["chat.py", "stream.py"])

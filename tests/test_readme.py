@@ -25,8 +25,14 @@ def quick_start() -> str:
 def run(code: str, ollama_host: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_TOKEN"))}
     env["OLLAMA_HOST"] = ollama_host
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_quick_start_prints_the_answer_from_a_local_server() -> None:

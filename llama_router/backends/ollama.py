@@ -3,8 +3,9 @@
 The SDK resolves the host (``OLLAMA_HOST``), sets its headers (and ``OLLAMA_API_KEY`` auth
 for Ollama's cloud) and builds the httpx client, to which we hand the router's shared
 transport. Its public ``chat()`` builds one pydantic object per streamed line, so for chat
-we send through that same SDK client (``_request_raw`` and its httpx client, ollama 0.6.x;
-the extra pins ``<0.7``) and parse the NDJSON ourselves. Health uses the public ``list()``
+we send through that same SDK client's httpx client (``AsyncClient._client``, ollama 0.6.x;
+the extra pins ``<0.7``) and parse the replies ourselves; this also keeps the response
+headers (``Retry-After``) that the SDK's ``ResponseError`` drops. Health uses the public ``list()``
 (``/api/tags``: is the model pulled?) and ``ps()`` (``/api/ps``: is it loaded?).
 
 Wire notes: ``stream`` defaults to true on the native API, so it is always sent; durations
@@ -137,8 +138,11 @@ class OllamaBackend(Backend):
         super().__init__(target, http, clock=clock)
         self._sdk = require_sdk("ollama", "ollama")
         timeout = httpx.Timeout(target.timeout, connect=target.connect_timeout)
+        headers = None
+        if target.api_key is not None:  # Ollama's cloud; local servers need no key
+            headers = {"Authorization": f"Bearer {target.api_key.get_secret_value()}"}
         self._client: Any = self._sdk.AsyncClient(
-            host=target.base_url, timeout=timeout, transport=http.transport
+            host=target.base_url, timeout=timeout, headers=headers, transport=http.transport
         )
         # The SDK's own httpx client (base URL, headers, auth) for our streaming reads.
         self._http: httpx.AsyncClient = self._client._client
@@ -166,9 +170,9 @@ class OllamaBackend(Backend):
             return error_for_status(
                 status, {"error": exc.error}, provider=self.provider, deployment=name
             )
-        if isinstance(exc, httpx.HTTPError):
+        if isinstance(exc, httpx.HTTPError) and not isinstance(exc, httpx.ConnectError):
             return error_from_httpx(exc, provider=self.provider, deployment=name)
-        if isinstance(exc, ConnectionError):  # the SDK's "Failed to connect to Ollama"
+        if isinstance(exc, (httpx.ConnectError, ConnectionError)):  # SDK: "Failed to connect"
             return ProviderUnavailableError(
                 f"cannot connect to Ollama at {self.target.base_url}; is `ollama serve` running?",
                 provider=self.provider,
@@ -225,9 +229,11 @@ class OllamaBackend(Backend):
     async def chat(self, request: ChatRequest) -> BackendResult:
         body = self._body(request, stream=False)
         with self._mapped_errors():
-            response: httpx.Response = await self._client._request_raw(
-                "POST", "/api/chat", json=body
-            )
+            response = await self._http.post("/api/chat", json=body)
+            if response.status_code >= 400:
+                raise error_for_response(
+                    response, provider=self.provider, deployment=self.target.name
+                )
             try:
                 data = json.loads(response.content)
             except ValueError as exc:

@@ -269,9 +269,9 @@ class OpenAIStreamParser:
             if not line.startswith("data:"):
                 if line.startswith("error:"):  # llama.cpp before PR #16109
                     chunk = _parse_json_line(line[6:], provider, deployment)
-                    raise self._in_stream_error(
-                        chunk if isinstance(chunk, dict) else {"error": chunk}
-                    )
+                    if not (isinstance(chunk, dict) and "error" in chunk):
+                        chunk = {"error": chunk}  # the old framing sends the bare error object
+                    raise self._in_stream_error(chunk)
                 continue  # blank lines, comments, event:/id: fields
             payload = line[5:].strip()
             if payload == "[DONE]":

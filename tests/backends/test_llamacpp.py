@@ -1,0 +1,750 @@
+"""llama.cpp ``llama-server`` on the wire (respx): ``POST /v1/chat/completions`` bodies,
+replies with ``timings`` in milliseconds, SSE streams (both mid-stream error framings), error
+mapping, failover and health (``/health``, falling back to ``/v1/models``). Payloads are
+shaped like providers.md sections 1 and 6."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from llama_router import (
+    AllDeploymentsFailedError,
+    AuthenticationError,
+    ContextLengthExceededError,
+    Deployment,
+    InvalidRequestError,
+    MalformedResponseError,
+    ModelNotFoundError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderTimings,
+    ProviderUnavailableError,
+    RateLimitedError,
+    Router,
+    StreamDone,
+    StreamEvent,
+    StreamInterruptedError,
+    TextDelta,
+    Tool,
+)
+from tests.backends._wire import (
+    MODEL,
+    MODES,
+    MS,
+    Mode,
+    call,
+    closed_port,
+    drain,
+    provider_failure,
+    sent_json,
+    stream_all,
+    text_of,
+)
+from tests.conftest import USER_HI, fixture_text, sse
+
+BASE = "http://127.0.0.1:8080"
+CHAT = f"{BASE}/v1/chat/completions"
+SPARE_BASE = "http://127.0.0.1:8081"
+SPARE_CHAT = f"{SPARE_BASE}/v1/chat/completions"
+NAME = f"llamacpp/{MODEL}"  # no catalog id for llama.cpp: the canonical name is the model id
+API_KEY = "llamacpp-TESTKEY-0123456789"
+
+WEATHER = Tool(
+    name="get_weather",
+    description="Current weather for a city.",
+    parameters={
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+        "required": ["city"],
+    },
+)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def llamacpp_deployment(**kw: Any) -> Deployment:
+    return Deployment(provider="llamacpp", model=MODEL, **kw)
+
+
+def spare_deployment(**kw: Any) -> Deployment:
+    """A second llama-server for the same model, to fail over to."""
+    return llamacpp_deployment(name="llamacpp-spare", base_url=SPARE_BASE, **kw)
+
+
+def payload(name: str) -> dict[str, Any]:
+    return json.loads(fixture_text(f"llamacpp/{name}"))
+
+
+def chunks(name: str) -> list[dict[str, Any]]:
+    """The JSON payloads of the ``data:`` lines of an SSE fixture (``[DONE]`` excluded)."""
+    out = []
+    for line in fixture_text(f"llamacpp/{name}").splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            out.append(json.loads(line.removeprefix("data: ")))
+    return out
+
+
+def streamed_text(name: str) -> str:
+    return "".join(
+        c["choices"][0]["delta"].get("content") or "" for c in chunks(name) if c.get("choices")
+    )
+
+
+def sse_reply(text: str) -> httpx.Response:
+    return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+
+def fixture_stream(name: str) -> httpx.Response:
+    return sse_reply(fixture_text(f"llamacpp/{name}"))
+
+
+def ok_reply(mode: Mode) -> httpx.Response:
+    if mode == "chat":
+        return httpx.Response(200, json=payload("chat.json"))
+    return fixture_stream("stream.sse")
+
+
+def ok_text(mode: Mode) -> str:
+    if mode == "chat":
+        return str(payload("chat.json")["choices"][0]["message"]["content"])
+    return streamed_text("stream.sse")
+
+
+def assert_timings(actual: ProviderTimings, timings: dict[str, Any]) -> None:
+    """``timings`` (milliseconds) as ProviderTimings (seconds)."""
+    prompt_s = timings["prompt_ms"] * MS
+    generation_s = timings["predicted_ms"] * MS
+    assert actual.model_dump() == pytest.approx(
+        {
+            "queue_s": None,
+            "load_s": None,
+            "prompt_s": prompt_s,
+            "generation_s": generation_s,
+            "total_s": prompt_s + generation_s,
+            "time_to_first_token_s": None,
+            "output_tokens_per_second": timings["predicted_per_second"],
+        }
+    )
+
+
+# -- non-streaming replies ----------------------------------------------------------------
+
+
+class TestChatReply:
+    async def test_text_usage_timings_cost_and_provider_model(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        data = payload("chat.json")
+        mock_http.post(CHAT).mock(return_value=httpx.Response(200, json=data))
+        router = make_router([llamacpp_deployment()])
+
+        reply = await router.chat(MODEL, USER_HI, max_tokens=64)
+
+        assert reply.text == data["choices"][0]["message"]["content"]
+        assert reply.finish_reason == "stop"
+        assert reply.usage.prompt_tokens == data["usage"]["prompt_tokens"]
+        assert reply.usage.completion_tokens == data["usage"]["completion_tokens"]
+        assert reply.usage.total_tokens == data["usage"]["total_tokens"]
+        assert_timings(reply.provider_timings, data["timings"])
+        assert reply.cost_usd == 0.0
+        assert (reply.provider, reply.deployment, reply.model) == ("llamacpp", NAME, MODEL)
+        assert reply.provider_model == data["model"]  # the GGUF file the server runs
+
+    async def test_finish_reason_length(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        data = payload("chat_length.json")
+        mock_http.post(CHAT).mock(return_value=httpx.Response(200, json=data))
+        router = make_router([llamacpp_deployment()])
+
+        reply = await router.chat(MODEL, USER_HI, max_tokens=data["usage"]["completion_tokens"])
+
+        assert reply.finish_reason == "length"
+        assert_timings(reply.provider_timings, data["timings"])
+
+    async def test_tool_calls(self, mock_http: respx.MockRouter, make_router: Any) -> None:
+        data = payload("chat_tool_calls.json")
+        (wire_call,) = data["choices"][0]["message"]["tool_calls"]
+        mock_http.post(CHAT).mock(return_value=httpx.Response(200, json=data))
+        router = make_router([llamacpp_deployment()])
+
+        reply = await router.chat(MODEL, USER_HI, tools=[WEATHER])
+
+        assert reply.finish_reason == "tool_calls"
+        assert reply.text == ""  # content was null
+        (tool_call,) = reply.tool_calls
+        assert tool_call.id == wire_call["id"]
+        assert tool_call.name == wire_call["function"]["name"]
+        assert tool_call.arguments == wire_call["function"]["arguments"]
+
+
+# -- what is sent ---------------------------------------------------------------------------
+
+
+class TestRequestBody:
+    async def test_chat_body(self, mock_http: respx.MockRouter, make_router: Any) -> None:
+        route = mock_http.post(CHAT).mock(return_value=ok_reply("chat"))
+        router = make_router([llamacpp_deployment()])
+
+        await router.chat(
+            MODEL, USER_HI, max_tokens=128, temperature=0.2, top_p=0.9, stop=["<|eot_id|>"], seed=7
+        )
+
+        assert sent_json(route) == {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "Say hi."}],
+            "max_tokens": 128,
+            "temperature": 0.2,
+            "top_p": 0.9,
+            "stop": ["<|eot_id|>"],
+            "seed": 7,
+        }
+
+    async def test_stream_body_asks_for_usage(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        route = mock_http.post(CHAT).mock(return_value=ok_reply("stream"))
+        router = make_router([llamacpp_deployment()])
+
+        await stream_all(router, max_tokens=64)
+
+        body = sent_json(route)
+        assert body["stream"] is True
+        assert body["stream_options"] == {"include_usage": True}
+        assert body["max_tokens"] == 64
+        assert "n_predict" not in body
+
+    async def test_json_mode_and_tools(self, mock_http: respx.MockRouter, make_router: Any) -> None:
+        route = mock_http.post(CHAT).mock(return_value=ok_reply("chat"))
+        router = make_router([llamacpp_deployment()])
+
+        await router.chat(MODEL, USER_HI, response_format="json", tools=[WEATHER])
+
+        body = sent_json(route)
+        assert body["response_format"] == {"type": "json_object"}
+        assert body["tools"] == [
+            {
+                "type": "function",
+                "function": {
+                    "name": WEATHER.name,
+                    "description": WEATHER.description,
+                    "parameters": WEATHER.parameters,
+                },
+            }
+        ]
+
+    @pytest.mark.parametrize("mode", MODES)
+    async def test_api_key_is_sent_as_bearer(
+        self, mock_http: respx.MockRouter, make_router: Any, mode: Mode
+    ) -> None:
+        route = mock_http.post(CHAT).mock(return_value=ok_reply(mode))
+        router = make_router([llamacpp_deployment(api_key=API_KEY)])
+
+        await call(router, mode)
+
+        assert route.calls.last.request.headers["authorization"] == f"Bearer {API_KEY}"
+
+    @pytest.mark.parametrize("mode", MODES)
+    async def test_deployment_timeouts_reach_the_request(
+        self, mock_http: respx.MockRouter, make_router: Any, mode: Mode
+    ) -> None:
+        route = mock_http.post(CHAT).mock(return_value=ok_reply(mode))
+        router = make_router([llamacpp_deployment(timeout=12.5, connect_timeout=2.0)])
+
+        await call(router, mode)
+
+        assert route.calls.last.request.extensions["timeout"] == {
+            "connect": 2.0,
+            "read": 12.5,
+            "write": 12.5,
+            "pool": 12.5,
+        }
+
+    async def test_no_key_no_authorization_header(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        route = mock_http.post(CHAT).mock(return_value=ok_reply("chat"))
+        router = make_router([llamacpp_deployment()])
+
+        await router.chat(MODEL, USER_HI)
+
+        assert "authorization" not in route.calls.last.request.headers
+
+    async def test_base_url_is_the_server_root(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        route = mock_http.post("http://127.0.0.1:9090/v1/chat/completions").mock(
+            return_value=ok_reply("chat")
+        )
+        router = make_router([llamacpp_deployment(base_url="http://127.0.0.1:9090/")])
+
+        await router.chat(MODEL, USER_HI)
+
+        assert route.call_count == 1
+
+
+# -- streaming ----------------------------------------------------------------------------
+
+
+class TestStream:
+    async def test_deltas_then_timings_and_a_usage_only_chunk(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        wire = chunks("stream.sse")
+        finish_chunk, usage_chunk = wire[-2], wire[-1]
+        assert finish_chunk["choices"][0]["finish_reason"] == "stop"
+        assert "timings" in finish_chunk and "usage" not in finish_chunk
+        assert usage_chunk["choices"] == [] and "timings" not in usage_chunk
+        mock_http.post(CHAT).mock(return_value=fixture_stream("stream.sse"))
+        router = make_router([llamacpp_deployment()])
+
+        events, response = await stream_all(router, max_tokens=64)
+
+        deltas = [e.text for e in events if isinstance(e, TextDelta)]
+        assert deltas == ["Hi", "!", " How", " can", " I", " help", "?"]
+        assert len(events) == len(deltas) + 1
+        assert response.text == streamed_text("stream.sse")
+        assert response.finish_reason == "stop"
+        assert response.usage.prompt_tokens == usage_chunk["usage"]["prompt_tokens"]
+        assert response.usage.completion_tokens == usage_chunk["usage"]["completion_tokens"]
+        assert_timings(response.provider_timings, finish_chunk["timings"])
+        assert response.cost_usd == 0.0
+        assert response.provider_model == wire[0]["model"]
+
+    @pytest.mark.parametrize("framing", ["stream_error_data.sse", "stream_error_legacy.sse"])
+    async def test_error_after_text_interrupts_with_partial_text(
+        self, mock_http: respx.MockRouter, make_router: Any, framing: str
+    ) -> None:
+        mock_http.post(CHAT).mock(return_value=fixture_stream(framing))
+        spare = mock_http.post(SPARE_CHAT).mock(return_value=ok_reply("stream"))
+        router = make_router([llamacpp_deployment(), spare_deployment()])
+        events: list[StreamEvent] = []
+
+        with pytest.raises(StreamInterruptedError) as info:
+            await drain(router.stream(MODEL, USER_HI), events)
+
+        error = info.value
+        assert error.partial_text == text_of(events) == streamed_text(framing) == "Once upon a"
+        assert (error.provider, error.deployment) == ("llamacpp", NAME)
+        assert isinstance(error.__cause__, ProviderUnavailableError)
+        assert error.__cause__.message == "slot 0: decode failed: out of KV cache memory"
+        assert not any(isinstance(e, StreamDone) for e in events)
+        assert not spare.called
+
+    @pytest.mark.parametrize("framing", ["stream_error_data.sse", "stream_error_legacy.sse"])
+    async def test_in_stream_error_code_becomes_the_status(
+        self, mock_http: respx.MockRouter, make_router: Any, framing: str
+    ) -> None:
+        """Both framings carry the same ``{"code": 500, ...}`` object."""
+        mock_http.post(CHAT).mock(return_value=fixture_stream(framing))
+        router = make_router([llamacpp_deployment()])
+
+        with pytest.raises(StreamInterruptedError) as info:
+            await drain(router.stream(MODEL, USER_HI), [])
+
+        assert isinstance(info.value.__cause__, ProviderError)
+        assert info.value.__cause__.status_code == 500
+        assert info.value.status_code == 500
+
+    @pytest.mark.parametrize(
+        "error_line",
+        [
+            pytest.param(
+                'data: {"error":{"code":400,"message":"Failed to parse grammar",'
+                '"type":"invalid_request_error"}}',
+                id="data-framing",
+            ),
+            pytest.param(
+                'error: {"code":400,"message":"Failed to parse grammar",'
+                '"type":"invalid_request_error"}',
+                id="legacy-framing",
+            ),
+        ],
+    )
+    async def test_in_stream_invalid_request_is_not_failed_over(
+        self, mock_http: respx.MockRouter, make_router: Any, error_line: str
+    ) -> None:
+        mock_http.post(CHAT).mock(return_value=sse_reply(f"{error_line}\n\n"))
+        spare = mock_http.post(SPARE_CHAT).mock(return_value=ok_reply("stream"))
+        router = make_router([llamacpp_deployment(), spare_deployment()])
+
+        with pytest.raises(InvalidRequestError) as info:
+            await drain(router.stream(MODEL, USER_HI), [])
+
+        assert info.value.status_code == 400
+        assert not spare.called
+
+    @pytest.mark.parametrize(
+        "error_line",
+        [
+            pytest.param(
+                'data: {"error":{"code":500,"message":"slot unavailable","type":"server_error"}}',
+                id="data-framing",
+            ),
+            pytest.param(
+                'error: {"code":500,"message":"slot unavailable","type":"server_error"}',
+                id="legacy-framing",
+            ),
+        ],
+    )
+    async def test_error_before_text_fails_over_transparently(
+        self, mock_http: respx.MockRouter, make_router: Any, error_line: str
+    ) -> None:
+        role_chunk = json.dumps(chunks("stream.sse")[0])
+        broken = mock_http.post(CHAT).mock(
+            return_value=sse_reply(f"data: {role_chunk}\n\n{error_line}\n\n")
+        )
+        mock_http.post(SPARE_CHAT).mock(return_value=ok_reply("stream"))
+        router = make_router([llamacpp_deployment(), spare_deployment()])
+
+        events, response = await stream_all(router)
+
+        assert broken.call_count == 1
+        assert text_of(events) == streamed_text("stream.sse")
+        assert response.deployment == "llamacpp-spare"
+        assert [(a.deployment, a.outcome) for a in response.route] == [
+            (NAME, "error"),
+            ("llamacpp-spare", "ok"),
+        ]
+
+    async def test_no_done_and_no_finish_reason_is_interrupted(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        assert all(c["choices"][0]["finish_reason"] is None for c in chunks("stream_truncated.sse"))
+        assert "[DONE]" not in fixture_text("llamacpp/stream_truncated.sse")
+        mock_http.post(CHAT).mock(return_value=fixture_stream("stream_truncated.sse"))
+        router = make_router([llamacpp_deployment()])
+        events: list[StreamEvent] = []
+
+        with pytest.raises(StreamInterruptedError) as info:
+            await drain(router.stream(MODEL, USER_HI), events)
+
+        assert info.value.partial_text == streamed_text("stream_truncated.sse") == "The answer is"
+        assert info.value.partial_text == text_of(events)
+
+
+# -- errors -------------------------------------------------------------------------------
+
+STATUS_CASES = [
+    pytest.param(400, payload("error_invalid.json"), InvalidRequestError, id="400-invalid"),
+    pytest.param(
+        400, payload("error_context.json"), ContextLengthExceededError, id="400-exceed-context"
+    ),
+    pytest.param(401, payload("error_auth.json"), AuthenticationError, id="401-api-key"),
+    pytest.param(
+        404,
+        {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}},
+        ModelNotFoundError,
+        id="404",
+    ),
+    pytest.param(
+        413,
+        {"error": {"code": 413, "message": "Payload Too Large", "type": "invalid_request_error"}},
+        ContextLengthExceededError,
+        id="413",
+    ),
+    pytest.param(
+        422,
+        {"error": {"code": 422, "message": "Unprocessable", "type": "invalid_request_error"}},
+        InvalidRequestError,
+        id="422",
+    ),
+    pytest.param(
+        429,
+        {"error": {"code": 429, "message": "Too Many Requests", "type": "rate_limit_error"}},
+        RateLimitedError,
+        id="429",
+    ),
+    pytest.param(500, payload("error_server.json"), ProviderUnavailableError, id="500"),
+    pytest.param(503, payload("error_loading.json"), ProviderUnavailableError, id="503-loading"),
+]
+
+
+class TestErrors:
+    @pytest.mark.parametrize("mode", MODES)
+    @pytest.mark.parametrize(("status", "body", "expected"), STATUS_CASES)
+    async def test_http_status_maps_to_error_class(
+        self,
+        mock_http: respx.MockRouter,
+        make_router: Any,
+        mode: Mode,
+        status: int,
+        body: dict[str, Any],
+        expected: type[ProviderError],
+    ) -> None:
+        mock_http.post(CHAT).mock(return_value=httpx.Response(status, json=body))
+        router = make_router([llamacpp_deployment()])
+
+        error = await provider_failure(router, mode, max_tokens=32)
+
+        assert type(error) is expected
+        assert error.status_code == status
+        assert (error.provider, error.deployment) == ("llamacpp", NAME)
+        assert error.message == body["error"]["message"]
+
+    @pytest.mark.parametrize("mode", MODES)
+    async def test_http_error_chains_the_original_exception(
+        self, mock_http: respx.MockRouter, make_router: Any, mode: Mode
+    ) -> None:
+        mock_http.post(CHAT).mock(return_value=httpx.Response(401, json=payload("error_auth.json")))
+        router = make_router([llamacpp_deployment(api_key="wrong-key")])
+
+        error = await provider_failure(router, mode)
+
+        assert isinstance(error, AuthenticationError)
+        assert isinstance(error.__cause__, httpx.HTTPStatusError)
+        assert error.__cause__.response.status_code == 401
+
+    @pytest.mark.parametrize("mode", MODES)
+    async def test_429_retry_after_header_reaches_the_error(
+        self, mock_http: respx.MockRouter, make_router: Any, mode: Mode
+    ) -> None:
+        mock_http.post(CHAT).mock(
+            return_value=httpx.Response(
+                429,
+                json={"error": {"code": 429, "message": "busy", "type": "rate_limit_error"}},
+                headers={"Retry-After": "3"},
+            )
+        )
+        router = make_router([llamacpp_deployment()])
+
+        error = await provider_failure(router, mode)
+
+        assert isinstance(error, RateLimitedError)
+        assert error.retry_after == 3.0
+
+    @pytest.mark.parametrize("mode", MODES)
+    async def test_bad_request_is_raised_without_failover(
+        self, mock_http: respx.MockRouter, make_router: Any, mode: Mode
+    ) -> None:
+        first = mock_http.post(CHAT).mock(
+            return_value=httpx.Response(400, json=payload("error_invalid.json"))
+        )
+        spare = mock_http.post(SPARE_CHAT).mock(return_value=ok_reply(mode))
+        router = make_router([llamacpp_deployment(), spare_deployment()])
+
+        with pytest.raises(InvalidRequestError) as info:
+            await call(router, mode)
+
+        assert type(info.value) is InvalidRequestError
+        assert (info.value.status_code, info.value.deployment) == (400, NAME)
+        assert first.call_count == 1
+        assert not spare.called
+
+    @pytest.mark.parametrize("mode", MODES)
+    async def test_loading_model_fails_over_to_the_next_deployment(
+        self, mock_http: respx.MockRouter, make_router: Any, mode: Mode
+    ) -> None:
+        first = mock_http.post(CHAT).mock(
+            return_value=httpx.Response(503, json=payload("error_loading.json"))
+        )
+        spare = mock_http.post(SPARE_CHAT).mock(return_value=ok_reply(mode))
+        router = make_router([llamacpp_deployment(), spare_deployment()])
+
+        response = await call(router, mode)
+
+        assert (first.call_count, spare.call_count) == (1, 1)
+        assert response.deployment == "llamacpp-spare"
+        assert response.text == ok_text(mode)
+        assert [(a.error, a.status_code) for a in response.route] == [
+            ("ProviderUnavailableError", 503),
+            (None, None),
+        ]
+
+    async def test_context_overflow_fails_over_only_to_a_larger_window(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        small = mock_http.post(CHAT).mock(
+            return_value=httpx.Response(400, json=payload("error_context.json"))
+        )
+        smaller = mock_http.post("http://127.0.0.1:8082/v1/chat/completions").mock(
+            return_value=ok_reply("chat")
+        )
+        larger = mock_http.post(SPARE_CHAT).mock(return_value=ok_reply("chat"))
+        n_ctx = payload("error_context.json")["error"]["n_ctx"]
+        router = make_router(
+            [
+                llamacpp_deployment(context_window=n_ctx),
+                llamacpp_deployment(
+                    name="llamacpp-smaller",
+                    base_url="http://127.0.0.1:8082",
+                    context_window=n_ctx // 2,
+                ),
+                spare_deployment(context_window=n_ctx * 4),
+            ]
+        )
+
+        reply = await router.chat(MODEL, USER_HI)
+
+        assert reply.deployment == "llamacpp-spare"
+        assert (small.call_count, smaller.call_count, larger.call_count) == (1, 0, 1)
+        assert reply.route[0].error == "ContextLengthExceededError"
+
+    @pytest.mark.parametrize("mode", MODES)
+    @pytest.mark.parametrize(
+        ("side_effect", "expected"),
+        [
+            pytest.param(httpx.ConnectError, ProviderUnavailableError, id="connect-refused"),
+            pytest.param(httpx.ReadTimeout, ProviderTimeoutError, id="read-timeout"),
+        ],
+    )
+    async def test_transport_failures(
+        self,
+        mock_http: respx.MockRouter,
+        make_router: Any,
+        mode: Mode,
+        side_effect: type[Exception],
+        expected: type[ProviderError],
+    ) -> None:
+        mock_http.post(CHAT).mock(side_effect=side_effect)
+        router = make_router([llamacpp_deployment()])
+
+        error = await provider_failure(router, mode)
+
+        assert type(error) is expected
+        assert error.status_code is None
+        assert (error.provider, error.deployment) == ("llamacpp", NAME)
+        assert isinstance(error.__cause__, side_effect)
+
+    async def test_connection_refused_by_a_real_closed_port(self) -> None:
+        port = closed_port()
+        async with Router(
+            [llamacpp_deployment(base_url=f"http://127.0.0.1:{port}")], env={}
+        ) as router:
+            with pytest.raises(AllDeploymentsFailedError) as info:
+                await router.chat(MODEL, USER_HI, max_tokens=8)
+
+        (error,) = info.value.errors
+        assert isinstance(error, ProviderUnavailableError)
+        assert (error.provider, error.status_code) == ("llamacpp", None)
+        assert isinstance(error.__cause__, httpx.ConnectError)
+
+
+class TestMalformed:
+    @pytest.mark.parametrize(
+        "reply",
+        [
+            pytest.param(httpx.Response(200, text="upstream connect error"), id="not-json"),
+            pytest.param(
+                httpx.Response(200, json={"object": "chat.completion", "model": "x.gguf"}),
+                id="no-choices",
+            ),
+            pytest.param(
+                httpx.Response(200, json={"object": "chat.completion", "choices": []}),
+                id="empty-choices",
+            ),
+            pytest.param(
+                httpx.Response(200, json={"choices": [{"index": 0, "finish_reason": "stop"}]}),
+                id="no-message",
+            ),
+        ],
+    )
+    async def test_unparseable_chat_reply(
+        self, mock_http: respx.MockRouter, make_router: Any, reply: httpx.Response
+    ) -> None:
+        mock_http.post(CHAT).mock(return_value=reply)
+        router = make_router([llamacpp_deployment()])
+
+        error = await provider_failure(router, "chat")
+
+        assert isinstance(error, MalformedResponseError)
+        assert (error.provider, error.deployment) == ("llamacpp", NAME)
+
+    async def test_stream_chunk_that_is_not_json(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        mock_http.post(CHAT).mock(return_value=sse_reply(sse('{"choices":[{"delta":')))
+        router = make_router([llamacpp_deployment()])
+
+        error = await provider_failure(router, "stream")
+
+        assert isinstance(error, MalformedResponseError)
+        assert isinstance(error.__cause__, ValueError)
+
+
+# -- health -------------------------------------------------------------------------------
+
+
+class TestHealth:
+    async def test_health_200_is_ok_and_loaded(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        health = mock_http.get(f"{BASE}/health").mock(
+            return_value=httpx.Response(200, json={"status": "ok"})
+        )
+        models = mock_http.get(f"{BASE}/v1/models").mock(
+            return_value=httpx.Response(200, json=payload("models.json"))
+        )
+        router = make_router([llamacpp_deployment()])
+
+        report = (await router.health())[NAME]
+
+        assert (report.ok, report.loaded) == (True, True)
+        assert health.call_count == 1
+        assert not models.called
+
+    async def test_health_503_while_loading(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        mock_http.get(f"{BASE}/health").mock(
+            return_value=httpx.Response(503, json=payload("error_loading.json"))
+        )
+        router = make_router([llamacpp_deployment()])
+
+        report = (await router.health())[NAME]
+
+        assert (report.ok, report.loaded) == (False, False)
+        assert "Loading model" in report.detail
+
+    async def test_no_health_endpoint_falls_back_to_models(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        mock_http.get(f"{BASE}/health").mock(
+            return_value=httpx.Response(404, json={"detail": "Not Found"})
+        )
+        models = mock_http.get(f"{BASE}/v1/models").mock(
+            return_value=httpx.Response(200, json=payload("models.json"))
+        )
+        router = make_router([llamacpp_deployment()])
+
+        report = (await router.health())[NAME]
+
+        assert report.ok is True
+        assert models.call_count == 1
+
+    async def test_fallback_to_models_that_fails(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        mock_http.get(f"{BASE}/health").mock(return_value=httpx.Response(404))
+        models = mock_http.get(f"{BASE}/v1/models").mock(return_value=httpx.Response(500))
+        router = make_router([llamacpp_deployment()])
+
+        report = (await router.health())[NAME]
+
+        assert report.ok is False
+        assert models.call_count == 1
+
+    async def test_connection_refused_is_not_ok(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        mock_http.get(f"{BASE}/health").mock(side_effect=httpx.ConnectError)
+        router = make_router([llamacpp_deployment()])
+
+        report = (await router.health())[NAME]
+
+        assert report.ok is False
+
+    async def test_real_closed_port_is_not_ok(self) -> None:
+        port = closed_port()
+        async with Router(
+            [llamacpp_deployment(base_url=f"http://127.0.0.1:{port}")], env={}
+        ) as router:
+            report = (await router.health())[NAME]
+
+        assert report.ok is False
