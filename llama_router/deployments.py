@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from types import MappingProxyType
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -34,15 +35,19 @@ PROVIDERS: tuple[ProviderName, ...] = (
     "openai_compatible",
 )
 
-_KEY_ENV: dict[str, str] = {
-    "groq": "GROQ_API_KEY",
-    "together": "TOGETHER_API_KEY",
-    "replicate": "REPLICATE_API_TOKEN",
-}
-_DEFAULT_BASE: dict[str, str] = {
-    "ollama": "http://127.0.0.1:11434",
-    "llamacpp": "http://127.0.0.1:8080",
-}
+_KEY_ENV: Mapping[str, str] = MappingProxyType(
+    {
+        "groq": "GROQ_API_KEY",
+        "together": "TOGETHER_API_KEY",
+        "replicate": "REPLICATE_API_TOKEN",
+    }
+)
+_DEFAULT_BASE: Mapping[str, str] = MappingProxyType(
+    {
+        "ollama": "http://127.0.0.1:11434",
+        "llamacpp": "http://127.0.0.1:8080",
+    }
+)
 _LOCAL_PROVIDERS = frozenset({"ollama", "llamacpp"})
 
 

@@ -4,7 +4,8 @@ so ``import llama_router`` never imports an SDK."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from llama_router.backends.base import Backend, BackendResult, Capabilities, HealthReport
 from llama_router.deployments import Target
@@ -12,14 +13,16 @@ from llama_router.http import HttpPool
 
 __all__ = ["Backend", "BackendResult", "Capabilities", "HealthReport", "create_backend"]
 
-_BACKENDS: dict[str, tuple[str, str]] = {
-    "ollama": ("llama_router.backends.ollama", "OllamaBackend"),
-    "llamacpp": ("llama_router.backends.llamacpp", "LlamaCppBackend"),
-    "groq": ("llama_router.backends.groq", "GroqBackend"),
-    "together": ("llama_router.backends.together", "TogetherBackend"),
-    "replicate": ("llama_router.backends.replicate", "ReplicateBackend"),
-    "openai_compatible": ("llama_router.backends.openai_compatible", "OpenAICompatibleBackend"),
-}
+_BACKENDS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "ollama": ("llama_router.backends.ollama", "OllamaBackend"),
+        "llamacpp": ("llama_router.backends.llamacpp", "LlamaCppBackend"),
+        "groq": ("llama_router.backends.groq", "GroqBackend"),
+        "together": ("llama_router.backends.together", "TogetherBackend"),
+        "replicate": ("llama_router.backends.replicate", "ReplicateBackend"),
+        "openai_compatible": ("llama_router.backends.openai_compatible", "OpenAICompatibleBackend"),
+    }
+)
 
 
 def create_backend(target: Target, http: HttpPool, clock: Callable[[], float]) -> Backend:

@@ -8,7 +8,8 @@ iterator of text lines, so it is tested with plain lists.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from llama_router.backends.base import BackendResult, StreamItem, error_for_status
@@ -28,16 +29,18 @@ __all__ = [
 ]
 
 #: Provider finish reasons mapped to ours (Together's ``eos`` means ``stop``).
-FINISH_REASONS: dict[str, FinishReason] = {
-    "stop": "stop",
-    "eos": "stop",
-    "end_turn": "stop",
-    "length": "length",
-    "max_tokens": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "content_filter": "content_filter",
-}
+FINISH_REASONS: Mapping[str, FinishReason] = MappingProxyType(
+    {
+        "stop": "stop",
+        "eos": "stop",
+        "end_turn": "stop",
+        "length": "length",
+        "max_tokens": "length",
+        "tool_calls": "tool_calls",
+        "function_call": "tool_calls",
+        "content_filter": "content_filter",
+    }
+)
 
 JSON = dict[str, Any]
 

@@ -43,7 +43,8 @@ from llama_router.ratelimits import RateLimitInfo, parse_rate_limits
 __all__ = ["StainlessBackend"]
 
 # The Stainless SDKs return the unread response when this header is "stream".
-_RAW_STREAM: dict[str, Any] = {"headers": {"X-Stainless-Raw-Response": "stream"}}
+# (a fresh dict per call: the SDK may keep a reference to the options it is given)
+_RAW_STREAM_HEADERS = (("X-Stainless-Raw-Response", "stream"),)
 
 
 class StainlessBackend(Backend):
@@ -147,7 +148,10 @@ class StainlessBackend(Backend):
         body = self._body(request, stream=True)
         with self._mapped_errors():
             response: httpx.Response = await self._client.post(
-                self._chat_path, cast_to=httpx.Response, body=body, options=_RAW_STREAM
+                self._chat_path,
+                cast_to=httpx.Response,
+                body=body,
+                options={"headers": dict(_RAW_STREAM_HEADERS)},
             )
             try:
                 parser = OpenAIStreamParser(
