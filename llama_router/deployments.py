@@ -77,6 +77,12 @@ class Deployment(BaseModel):
     input_price_per_mtok: float | None = Field(default=None, ge=0)
     output_price_per_mtok: float | None = Field(default=None, ge=0)
     tags: frozenset[str] = frozenset()
+    max_concurrency: int | None = Field(default=None, gt=0)
+    """Most requests in flight at once on this deployment (client-side)."""
+    rpm: int | None = Field(default=None, gt=0)
+    """Most requests per rolling minute (client-side, honoured before sending)."""
+    tpm: int | None = Field(default=None, gt=0)
+    """Most tokens (prompt estimate + output cap) per rolling minute."""
     timeout: float = Field(default=60.0, gt=0)
     """Seconds to wait for the reply (for streams: between chunks)."""
     connect_timeout: float = Field(default=5.0, gt=0)
@@ -122,6 +128,9 @@ class Target:
     tags: frozenset[str]
     timeout: float
     connect_timeout: float
+    max_concurrency: int | None
+    rpm: int | None
+    tpm: int | None
     keep_alive: str | float | None
     num_ctx: int | None
     replicate_wait: int
@@ -234,6 +243,9 @@ def resolve_deployment(
         tags=tags,
         timeout=deployment.timeout,
         connect_timeout=deployment.connect_timeout,
+        max_concurrency=deployment.max_concurrency,
+        rpm=deployment.rpm,
+        tpm=deployment.tpm,
         keep_alive=deployment.keep_alive,
         num_ctx=deployment.num_ctx,
         replicate_wait=deployment.replicate_wait,

@@ -21,8 +21,10 @@ Every error the library raises derives from :class:`LlamaRouterError`::
     │   │   └── ContextLengthExceededError
     │   ├── StreamInterruptedError      a stream broke after text reached the caller
     │   └── MalformedResponseError      the provider's reply could not be parsed
-    ├── NoDeploymentAvailableError      nothing left to try for this request
+    ├── NoDeploymentAvailableError      the policy left nothing to try (reasons per deployment)
+    │   └── BudgetExceededError         the spend budget is used up and nothing free is left
     └── AllDeploymentsFailedError       every candidate failed; holds each attempt's error
+        └── DeadlineExceededError       the end-to-end deadline ran out first
 
 Backends translate their SDK's exceptions into this tree in exactly one place (by type and
 HTTP status, never by message text) and chain the original exception as ``__cause__``.
@@ -31,7 +33,7 @@ Messages never contain API keys.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,9 +43,11 @@ if TYPE_CHECKING:
 __all__ = [
     "AllDeploymentsFailedError",
     "AuthenticationError",
+    "BudgetExceededError",
     "ColdStartError",
     "ConfigurationError",
     "ContextLengthExceededError",
+    "DeadlineExceededError",
     "InvalidRequestError",
     "LlamaRouterError",
     "MalformedResponseError",
@@ -199,7 +203,16 @@ class MalformedResponseError(ProviderError):
 
 
 class NoDeploymentAvailableError(LlamaRouterError):
-    """No deployment is left to try for this request."""
+    """The policy left no deployment to try; ``reasons`` maps each deployment to why."""
+
+    def __init__(self, message: str, reasons: Mapping[str, str] | None = None) -> None:
+        self.reasons: dict[str, str] = dict(reasons or {})
+        lines = [message, *(f"  - {name}: {why}" for name, why in self.reasons.items())]
+        super().__init__("\n".join(lines))
+
+
+class BudgetExceededError(NoDeploymentAvailableError):
+    """The router's spend budget is used up and no free deployment can serve the request."""
 
 
 class AllDeploymentsFailedError(LlamaRouterError):
@@ -216,3 +229,7 @@ class AllDeploymentsFailedError(LlamaRouterError):
         super().__init__("\n".join(lines))
         self.errors: tuple[LlamaRouterError, ...] = tuple(errors)
         self.route: tuple[Attempt, ...] = tuple(route)
+
+
+class DeadlineExceededError(AllDeploymentsFailedError, TimeoutError):
+    """The request's end-to-end deadline ran out before any deployment answered."""

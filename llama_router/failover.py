@@ -37,7 +37,9 @@ def next_candidates(
     return remaining
 
 
-def attempt_record(backend: Backend, error: LlamaRouterError | None, elapsed: float) -> Attempt:
+def attempt_record(
+    backend: Backend, error: LlamaRouterError | None, elapsed: float, hedged: bool = False
+) -> Attempt:
     status = error.status_code if isinstance(error, ProviderError) else None
     return Attempt(
         deployment=backend.target.name,
@@ -46,6 +48,7 @@ def attempt_record(backend: Backend, error: LlamaRouterError | None, elapsed: fl
         error=None if error is None else type(error).__name__,
         status_code=status,
         elapsed_s=elapsed,
+        hedged=hedged,
     )
 
 

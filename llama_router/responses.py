@@ -17,6 +17,7 @@ from llama_router.messages import ToolCall
 __all__ = [
     "Attempt",
     "ChatResponse",
+    "Continuation",
     "FinishReason",
     "ProviderTimings",
     "StreamDone",
@@ -82,11 +83,25 @@ class Attempt(BaseModel):
 
     deployment: str
     provider: str
-    outcome: Literal["ok", "error"]
+    outcome: Literal["ok", "error", "cancelled"]
+    """``cancelled``: the losing side of a hedge."""
     error: str | None = None
     """The exception class name when the attempt failed."""
     status_code: int | None = None
     elapsed_s: float = 0.0
+    hedged: bool = False
+    """This attempt was started as a hedge while another was still running."""
+
+
+class Continuation(BaseModel):
+    """A stream resumed on another deployment after a failure mid-answer."""
+
+    model_config = _FROZEN
+
+    deployment: str
+    """The deployment that produced the text from ``offset`` on."""
+    offset: int
+    """Characters of the answer that had been delivered before the resume."""
 
 
 class ChatResponse(BaseModel):
@@ -113,7 +128,9 @@ class ChatResponse(BaseModel):
     provider_model: str
     """The provider's model id that answered (as the provider reported it, when it did)."""
     route: tuple[Attempt, ...] = ()
-    """Every attempt made for this response, in order; the last one answered."""
+    """Every attempt made for this response, in order; the last ``ok`` one answered."""
+    continuations: tuple[Continuation, ...] = ()
+    """Where a stream was resumed after a mid-answer failure (opt-in continuation)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,13 @@
 """``Router``: one async entry point over every deployment.
 
-This first router tries the deployments serving the requested model in the order they were
-given, failing over on provider errors (see :mod:`llama_router.failover` for the rules).
+The router validates each request once, then hands it to the :class:`Dispatcher`
+(``attempts.py``), which ranks the deployments by the policy and runs the attempt loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -15,22 +15,24 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from llama_router.attempts import Dispatcher
 from llama_router.backends import Backend, HealthReport, create_backend
 from llama_router.catalog import ModelCatalog
 from llama_router.deployments import Deployment, resolve_deployment
 from llama_router.exceptions import (
-    AllDeploymentsFailedError,
     ConfigurationError,
-    LlamaRouterError,
-    ProviderError,
     RequestValidationError,
     UnknownModelError,
-    UnsupportedFeatureError,
 )
-from llama_router.failover import attempt_record, build_response, next_candidates
+from llama_router.explain import Explanation, explain_decision
 from llama_router.http import HttpPool, TransportName
 from llama_router.messages import ChatRequest, GenerationSettings, Message
-from llama_router.responses import Attempt, ChatResponse
+from llama_router.responses import ChatResponse
+from llama_router.routing.health import HealthConfig
+from llama_router.routing.options import Budget, Hedging, RetryPolicy, Timeouts
+from llama_router.routing.policy import Policy, ordered
+from llama_router.routing.probes import HealthProber
+from llama_router.routing.store import InMemoryStore, StateStore
 from llama_router.streaming import ChatStream
 
 __all__ = ["Router"]
@@ -43,43 +45,67 @@ class Router:
 
     Example::
 
-        async with Router([
-            Deployment(provider="ollama", model="llama-3.1-8b"),
-            Deployment(provider="groq", model="llama-3.1-8b"),
-        ]) as router:
+        async with Router(
+            [
+                Deployment(provider="ollama", model="llama-3.1-8b"),
+                Deployment(provider="groq", model="llama-3.1-8b"),
+            ],
+            policy=local_first(),
+        ) as router:
             reply = await router.chat("llama-3.1-8b", [{"role": "user", "content": "Hi"}])
 
     Args:
-        deployments: where each model runs, in failover order. A :class:`Backend` instance
-            may be given directly (for a custom provider).
-        catalog: model ids, context windows and prices; defaults to
-            :meth:`ModelCatalog.default`.
-        transport: ``"httpx"``, ``"aiohttp"`` (faster; needs the ``fast`` extra) or an
+        deployments: where each model runs. A :class:`Backend` instance may be given
+            directly (for a custom provider).
+        policy: how candidates are filtered and ranked per request; default
+            :func:`~llama_router.routing.ordered` (the order given, healthy ones only).
+        timeouts: the end-to-end deadline and the first-token / idle timeouts of streams.
+        retry: same-deployment retries of transient errors, before failover.
+        hedging: start the next deployment when the first is slow (off by default).
+        budget: a spend cap; once reached only free deployments are used.
+        continuation: resume a stream that fails mid-answer on another deployment (off by
+            default; without it such a failure raises :class:`StreamInterruptedError`).
+        probe_interval: seconds between active health probes of local deployments (off by
+            default; starts with the first request or ``async with``).
+        store: where health, limits and spend are kept; default in memory.
+        health: circuit-breaker and statistics tuning for the default store.
+        catalog: model ids, context windows and prices; default :meth:`ModelCatalog.default`.
+        transport: ``"httpx"``, ``"aiohttp"`` (faster; ``fast`` extra) or an
             ``httpx.AsyncBaseTransport`` shared by every deployment.
-        env: where API keys and ``OLLAMA_HOST`` are read from; defaults to ``os.environ``.
-        clock: monotonic seconds, for latency figures (tests inject a fake).
+        env: where API keys and ``OLLAMA_HOST`` are read from; default ``os.environ``.
+        clock: monotonic seconds; default the event loop's clock (tests inject a fake).
+        rng: the random generator for jitter and exploration (seed it to reproduce runs).
     """
 
     def __init__(
         self,
         deployments: Iterable[Deployment | Backend],
         *,
+        policy: Policy | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        hedging: Hedging | None = None,
+        budget: Budget | None = None,
+        continuation: bool = False,
+        probe_interval: float | None = None,
+        store: StateStore | None = None,
+        health: HealthConfig | None = None,
         catalog: ModelCatalog | None = None,
         transport: TransportName | httpx.AsyncBaseTransport = "httpx",
         env: Mapping[str, str] | None = None,
-        clock: Callable[[], float] = time.perf_counter,
+        clock: Callable[[], float] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.catalog = catalog or ModelCatalog.default()
-        self._clock = clock
+        self._clock = clock or _loop_time
         self._pool = HttpPool(transport)
         backends: list[Backend] = []
         for item in deployments:
             if isinstance(item, Backend):
                 backends.append(item)
             else:
-                backends.append(
-                    create_backend(resolve_deployment(item, self.catalog, env), self._pool, clock)
-                )
+                target = resolve_deployment(item, self.catalog, env)
+                backends.append(create_backend(target, self._pool, self._clock))
         if not backends:
             raise ConfigurationError("Router needs at least one deployment")
         names = [b.target.name for b in backends]
@@ -90,10 +116,29 @@ class Router:
                 "Give each Deployment its own name=..."
             )
         self._backends: tuple[Backend, ...] = tuple(backends)
-        by_model: dict[str, list[Backend]] = {}
-        for backend in backends:
-            by_model.setdefault(backend.target.model, []).append(backend)
-        self._by_model = {model: tuple(group) for model, group in by_model.items()}
+        self._models = tuple(dict.fromkeys(b.target.model for b in backends))
+        health_config = health or HealthConfig()
+        self.store: StateStore = store or InMemoryStore(health_config)
+        self.policy = policy or ordered()
+        self._dispatcher = Dispatcher(
+            backends,
+            policy=self.policy,
+            store=self.store,
+            clock=self._clock,
+            timeouts=timeouts or Timeouts(),
+            retry=retry or RetryPolicy(),
+            hedging=hedging,
+            budget=budget,
+            continuation=continuation,
+            health=health_config,
+            rng=rng or random.Random(),
+        )
+        local = [b for b in backends if b.target.is_local]
+        self._prober = (
+            HealthProber(local, self.store, interval=probe_interval, clock=self._clock)
+            if probe_interval is not None and local
+            else None
+        )
         self._closed = False
 
     @property
@@ -103,7 +148,7 @@ class Router:
 
     def models(self) -> tuple[str, ...]:
         """The canonical models this router can serve."""
-        return tuple(self._by_model)
+        return self._models
 
     # -- requests -------------------------------------------------------------------------
 
@@ -112,7 +157,9 @@ class Router:
     ) -> ChatRequest:
         if self._closed:
             raise ConfigurationError("this Router is closed; create a new one")
-        name = model if model in self._by_model else self._canonical(model)
+        if self._prober is not None:
+            self._prober.start()
+        name = model if model in self._models else self._canonical(model)
         try:
             return ChatRequest(
                 model=name,
@@ -127,8 +174,8 @@ class Router:
             name = self.catalog.canonical(model)
         except UnknownModelError:
             name = model
-        if name not in self._by_model:
-            served = ", ".join(self._by_model)
+        if name not in self._models:
+            served = ", ".join(self._models)
             raise UnknownModelError(
                 f"no deployment serves model {model!r}; this router serves: {served}. "
                 "Add a Deployment for it."
@@ -147,40 +194,12 @@ class Router:
             UnknownModelError: no deployment serves ``model``.
             RequestValidationError: a message or setting is invalid.
             InvalidRequestError: the provider rejected the request (no failover).
-            AllDeploymentsFailedError: every deployment failed; ``errors`` and ``route`` say how.
+            NoDeploymentAvailableError: the policy left nothing to try (``reasons`` says why);
+                :class:`BudgetExceededError` when the budget is spent.
+            AllDeploymentsFailedError: every deployment failed; ``errors`` and ``route`` say
+                how (:class:`DeadlineExceededError` when the deadline ran out first).
         """
-        request = self._request(model, messages, settings)
-        clock = self._clock
-        started = clock()
-        route: list[Attempt] = []
-        errors: list[LlamaRouterError] = []
-        queue: Sequence[Backend] = self._by_model[request.model]
-        while queue:
-            backend, queue = queue[0], queue[1:]
-            attempt_start = clock()
-            try:
-                backend.check_supported(request)
-                result = await backend.chat(request)
-            except UnsupportedFeatureError as exc:
-                errors.append(exc)
-                route.append(attempt_record(backend, exc, clock() - attempt_start))
-                continue
-            except ProviderError as exc:
-                errors.append(exc)
-                route.append(attempt_record(backend, exc, clock() - attempt_start))
-                remaining = next_candidates(exc, backend, queue)
-                if remaining is None:
-                    raise
-                queue = remaining
-                continue
-            now = clock()
-            route.append(attempt_record(backend, None, now - attempt_start))
-            return build_response(
-                request, backend, result, ttft=now - started, latency=now - started, route=route
-            )
-        raise AllDeploymentsFailedError(
-            f"every deployment of {request.model!r} failed", errors, route=route
-        )
+        return await self._dispatcher.chat(self._request(model, messages, settings))
 
     def stream(self, model: str, messages: Sequence[MessageInput], **settings: Any) -> ChatStream:
         """Stream one chat call; use as ``async with router.stream(...) as s: async for ...``.
@@ -190,7 +209,22 @@ class Router:
         aggregated :class:`ChatResponse` (also at ``stream.response``).
         """
         request = self._request(model, messages, settings)
-        return ChatStream(request, self._by_model[request.model], self._clock)
+        return ChatStream(self._dispatcher.stream(request))
+
+    async def explain(
+        self,
+        model: str,
+        messages: Sequence[MessageInput],
+        *,
+        stream: bool = False,
+        **settings: Any,
+    ) -> Explanation:
+        """The ranked candidates for this request and why each was chosen, ranked or
+        filtered, without sending anything. ``print()`` it for a table."""
+        request = self._request(model, messages, settings)
+        ctx = await self._dispatcher.context(request, stream=stream, now=self._clock())
+        decision = self.policy.decide(ctx)
+        return explain_decision(ctx, decision, self.policy.name, ctx.budget_remaining)
 
     async def health(self) -> dict[str, HealthReport]:
         """Check every deployment concurrently; nothing is generated."""
@@ -200,15 +234,19 @@ class Router:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close every backend and the shared connection pool."""
+        """Stop the health probes, close every backend and the shared connection pool."""
         if self._closed:
             return
         self._closed = True
+        if self._prober is not None:
+            await self._prober.aclose()
         for backend in self._backends:
             await backend.aclose()
         await self._pool.aclose()
 
     async def __aenter__(self) -> Router:
+        if self._prober is not None:
+            self._prober.start()
         return self
 
     async def __aexit__(
@@ -221,7 +259,11 @@ class Router:
 
     def __repr__(self) -> str:
         names = ", ".join(b.target.name for b in self._backends)
-        return f"Router([{names}])"
+        return f"Router([{names}], policy={self.policy.name})"
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def _validation_message(exc: ValidationError) -> str:

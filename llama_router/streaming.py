@@ -14,28 +14,10 @@ that a failure raises :class:`StreamInterruptedError` carrying the text delivere
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator
 from types import TracebackType
 
-from llama_router.backends.base import Backend, BackendResult
-from llama_router.exceptions import (
-    AllDeploymentsFailedError,
-    LlamaRouterError,
-    MalformedResponseError,
-    ProviderError,
-    StreamInterruptedError,
-    UnsupportedFeatureError,
-)
-from llama_router.failover import attempt_record, build_response, next_candidates
-from llama_router.messages import ChatRequest
-from llama_router.responses import (
-    Attempt,
-    ChatResponse,
-    StreamDone,
-    StreamEvent,
-    TextDelta,
-)
+from llama_router.responses import ChatResponse, StreamDone, StreamEvent
 
 __all__ = ["ChatStream"]
 
@@ -43,14 +25,10 @@ __all__ = ["ChatStream"]
 class ChatStream:
     """An async iterator of :data:`StreamEvent` s that ends with :class:`StreamDone`."""
 
-    def __init__(
-        self, request: ChatRequest, candidates: Sequence[Backend], clock: Callable[[], float]
-    ) -> None:
-        self._request = request
-        self._candidates = candidates
-        self._clock = clock
+    def __init__(self, events: AsyncGenerator[StreamEvent, None]) -> None:
+        self._events = events
         self._response: ChatResponse | None = None
-        self._iterator: AsyncIterator[StreamEvent] | None = None
+        self._iterator: AsyncGenerator[StreamEvent, None] | None = None
 
     async def __aenter__(self) -> ChatStream:
         return self
@@ -65,14 +43,20 @@ class ChatStream:
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         if self._iterator is None:
-            self._iterator = self._events()
+            self._iterator = self._watch()
         return self._iterator
+
+    async def _watch(self) -> AsyncGenerator[StreamEvent, None]:
+        async for event in self._events:
+            if isinstance(event, StreamDone):
+                self._response = event.response
+            yield event
 
     async def aclose(self) -> None:
         """Stop the stream and release its connection (also done by leaving ``async with``)."""
-        iterator = self._iterator
-        if iterator is not None and hasattr(iterator, "aclose"):
-            await iterator.aclose()
+        if self._iterator is not None:
+            await self._iterator.aclose()
+        await self._events.aclose()
 
     @property
     def response(self) -> ChatResponse:
@@ -86,69 +70,3 @@ class ChatStream:
         async for _ in self:
             pass
         return self.response
-
-    async def _events(self) -> AsyncIterator[StreamEvent]:
-        request, clock = self._request, self._clock
-        started = clock()
-        route: list[Attempt] = []
-        errors: list[LlamaRouterError] = []
-        queue: Sequence[Backend] = self._candidates
-        while queue:
-            backend, queue = queue[0], queue[1:]
-            attempt_start = clock()
-            first_token: float | None = None
-            parts: list[str] = []
-            result: BackendResult | None = None
-            try:
-                backend.check_supported(request)
-                async with aclosing(backend.stream(request)) as items:
-                    async for item in items:
-                        if isinstance(item, BackendResult):
-                            result = item
-                            continue
-                        if first_token is None:
-                            first_token = clock()
-                        if isinstance(item, TextDelta):
-                            parts.append(item.text)
-                        yield item
-            except UnsupportedFeatureError as exc:
-                errors.append(exc)
-                route.append(attempt_record(backend, exc, clock() - attempt_start))
-                continue
-            except ProviderError as exc:
-                route.append(attempt_record(backend, exc, clock() - attempt_start))
-                if first_token is not None:
-                    raise StreamInterruptedError(
-                        f"the stream failed after text was delivered: {exc}",
-                        provider=exc.provider,
-                        deployment=exc.deployment,
-                        status_code=exc.status_code,
-                        partial_text="".join(parts),
-                    ) from exc
-                errors.append(exc)
-                remaining = next_candidates(exc, backend, queue)
-                if remaining is None:
-                    raise
-                queue = remaining
-                continue
-            if result is None:  # a backend broke its contract
-                raise MalformedResponseError(
-                    "the stream ended without a final result",
-                    provider=backend.provider,
-                    deployment=backend.target.name,
-                )
-            now = clock()
-            route.append(attempt_record(backend, None, now - attempt_start))
-            self._response = build_response(
-                request,
-                backend,
-                result,
-                ttft=None if first_token is None else first_token - started,
-                latency=now - started,
-                route=route,
-            )
-            yield StreamDone(self._response)
-            return
-        raise AllDeploymentsFailedError(
-            f"every deployment of {request.model!r} failed", errors, route=route
-        )

@@ -19,6 +19,7 @@ import pytest
 import respx
 
 from llama_router import Deployment, Router
+from llama_router.routing.options import RetryPolicy
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -117,6 +118,9 @@ async def make_router(
     def factory(deployments: Sequence[Deployment], **kw: Any) -> Router:
         kw.setdefault("transport", transport)
         kw.setdefault("env", env)
+        # Wire tests count one request per attempt; the router's own retries (and their
+        # backoff sleeps) are exercised by the routing tests under virtual time.
+        kw.setdefault("retry", RetryPolicy(max_retries=0))
         router = Router(deployments, **kw)
         made.append(router)
         return router

@@ -195,7 +195,11 @@ async def test_unsupported_feature_skips_to_a_capable_deployment(
     assert reply.text == '{"ok": true}'
     assert replicate.call_count == 0
     assert local.call_count == 1
-    assert reply.route[0].error == "UnsupportedFeatureError"
+    assert [a.deployment for a in reply.route] == ["llamacpp/llama-3-8b"]
+    explanation = await router.explain("llama-3-8b", USER_HI, response_format="json")
+    (filtered,) = [r for r in explanation.rows if r.status == "filtered"]
+    assert filtered.deployment == "replicate/meta/meta-llama-3-8b-instruct"
+    assert "does not support JSON mode" in filtered.reason
 
 
 async def test_latency_comes_from_the_injected_clock(

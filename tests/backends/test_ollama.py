@@ -20,6 +20,7 @@ from llama_router import (
     MalformedResponseError,
     Message,
     ModelNotFoundError,
+    NoDeploymentAvailableError,
     ProviderError,
     ProviderTimeoutError,
     ProviderTimings,
@@ -34,8 +35,8 @@ from llama_router import (
     Tool,
     ToolCall,
     ToolCallDelta,
-    UnsupportedFeatureError,
 )
+from llama_router.routing.options import RetryPolicy
 from tests.backends._wire import (
     MODEL,
     MODES,
@@ -357,12 +358,10 @@ class TestRequestBody:
         route = mock_http.post(CHAT).mock(return_value=ok_reply(mode))
         router = make_router([ollama_deployment()])
 
-        with pytest.raises(AllDeploymentsFailedError) as info:
+        with pytest.raises(NoDeploymentAvailableError) as info:
             await call(router, mode, tools=[WEATHER], tool_choice="required")
 
-        (error,) = info.value.errors
-        assert isinstance(error, UnsupportedFeatureError)
-        assert (error.provider, error.feature) == ("ollama", "tool_choice")
+        assert "no tool_choice" in info.value.reasons[NAME]
         assert not route.called
 
 
@@ -696,7 +695,9 @@ class TestErrors:
     async def test_connection_refused_by_a_real_closed_port(self) -> None:
         port = closed_port()
         async with Router(
-            [ollama_deployment(base_url=f"http://127.0.0.1:{port}")], env={}
+            [ollama_deployment(base_url=f"http://127.0.0.1:{port}")],
+            env={},
+            retry=RetryPolicy(max_retries=0),
         ) as router:
             with pytest.raises(AllDeploymentsFailedError) as info:
                 await router.chat(MODEL, USER_HI, max_tokens=8)
@@ -857,7 +858,9 @@ class TestHealth:
     async def test_real_closed_port_is_not_ok(self) -> None:
         port = closed_port()
         async with Router(
-            [ollama_deployment(base_url=f"http://127.0.0.1:{port}")], env={}
+            [ollama_deployment(base_url=f"http://127.0.0.1:{port}")],
+            env={},
+            retry=RetryPolicy(max_retries=0),
         ) as router:
             report = (await router.health())[NAME]
 

@@ -29,6 +29,7 @@ from llama_router import (
     StreamInterruptedError,
     TextDelta,
 )
+from llama_router.routing.options import RetryPolicy
 from tests.backends._wire import (
     MODEL,
     MODES,
@@ -425,7 +426,9 @@ class TestErrors:
     async def test_connection_refused_by_a_real_closed_port(self) -> None:
         port = closed_port()
         async with Router(
-            [compat_deployment(base_url=f"http://127.0.0.1:{port}/v1")], env={}
+            [compat_deployment(base_url=f"http://127.0.0.1:{port}/v1")],
+            env={},
+            retry=RetryPolicy(max_retries=0),
         ) as router:
             with pytest.raises(AllDeploymentsFailedError) as info:
                 await router.chat(MODEL, USER_HI, max_tokens=8)
@@ -514,7 +517,9 @@ class TestHealth:
     async def test_real_closed_port_is_not_ok(self) -> None:
         port = closed_port()
         async with Router(
-            [compat_deployment(base_url=f"http://127.0.0.1:{port}/v1")], env={}
+            [compat_deployment(base_url=f"http://127.0.0.1:{port}/v1")],
+            env={},
+            retry=RetryPolicy(max_retries=0),
         ) as router:
             report = (await router.health())[NAME]
 

@@ -23,12 +23,12 @@ from llama_router.exceptions import (
     InvalidRequestError,
     MalformedResponseError,
     ModelNotFoundError,
+    NoDeploymentAvailableError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
     StreamInterruptedError,
-    UnsupportedFeatureError,
 )
 from llama_router.messages import ChatRequest, Message
 from llama_router.responses import ChatResponse, StreamDone, TextDelta
@@ -929,10 +929,10 @@ TOOL = {
 @pytest.mark.parametrize(
     ("settings", "feature"),
     [
-        ({"stop": ["a,b"]}, "stop sequence with a comma"),
-        ({"tools": [TOOL]}, "tools"),
-        ({"response_format": "json"}, "JSON mode"),
-        ({"seed": 7}, "seed"),
+        ({"stop": ["a,b"]}, "cannot contain a comma"),
+        ({"tools": [TOOL]}, "does not support tools"),
+        ({"response_format": "json"}, "does not support JSON mode"),
+        ({"seed": 7}, "does not support seed"),
     ],
 )
 async def test_unsupported_features_are_refused_before_any_request(
@@ -944,13 +944,11 @@ async def test_unsupported_features_are_refused_before_any_request(
     create = mock_http.post(CREATE_URL).respond(201, json=prediction("succeeded"))
     router = make_router([replicate()])
 
-    with pytest.raises(AllDeploymentsFailedError) as info:
+    with pytest.raises(NoDeploymentAvailableError) as info:
         await router.chat(MODEL, USER_HI, **settings)
 
-    (error,) = info.value.errors
-    assert isinstance(error, UnsupportedFeatureError)
-    assert error.provider == "replicate"
-    assert error.feature == feature
+    (reason,) = info.value.reasons.values()
+    assert feature in reason
     assert create.call_count == 0
     assert len(mock_http.calls) == 0
 

@@ -1,0 +1,249 @@
+"""The state store: every piece of routing state behind one small async interface.
+
+Health and circuits, concurrency / RPM / TPM windows, spend and hedge accounting live here,
+so a shared store (Redis, for apps running many worker processes) can replace
+:class:`InMemoryStore` without touching the policies, which only ever read
+:class:`HealthSnapshot` values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from llama_router.ratelimits import RateLimitInfo
+from llama_router.routing.health import HealthConfig, HealthRecord, HealthSnapshot
+
+__all__ = ["InMemoryStore", "Limits", "StateStore", "Ticket"]
+
+_MINUTE = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Client-side limits of one deployment, honoured before a request is sent."""
+
+    max_concurrency: int | None = None
+    rpm: int | None = None
+    """Requests per rolling minute."""
+    tpm: int | None = None
+    """Tokens (prompt estimate + output cap) per rolling minute."""
+
+    @property
+    def any(self) -> bool:
+        return self.max_concurrency is not None or self.rpm is not None or self.tpm is not None
+
+
+class Ticket:
+    """A granted slot; give it back with :meth:`StateStore.release`."""
+
+    __slots__ = ("name", "released", "tokens", "when")
+
+    def __init__(self, name: str, when: float, tokens: int) -> None:
+        self.name = name
+        self.when = when
+        self.tokens = tokens
+        self.released = False
+
+
+class StateStore(ABC):
+    """Routing state shared by the requests of one router (or of many processes)."""
+
+    @abstractmethod
+    async def snapshot(self, names: Sequence[str], now: float) -> Mapping[str, HealthSnapshot]:
+        """Frozen health of each named deployment."""
+
+    @abstractmethod
+    async def try_probe(self, name: str, now: float) -> bool:
+        """Claim the half-open probe (always ``True`` while the circuit is closed)."""
+
+    @abstractmethod
+    async def release_probe(self, name: str) -> None: ...
+
+    @abstractmethod
+    async def record_success(
+        self,
+        name: str,
+        now: float,
+        *,
+        ttft: float | None,
+        output_tokens: int,
+        generation_s: float | None,
+        rate_limits: RateLimitInfo | None,
+    ) -> None: ...
+
+    @abstractmethod
+    async def record_failure(
+        self,
+        name: str,
+        now: float,
+        error: str,
+        *,
+        counts_against_health: bool,
+        cooldown: float | None,
+    ) -> None: ...
+
+    @abstractmethod
+    async def set_loaded(self, name: str, loaded: bool | None) -> None: ...
+
+    @abstractmethod
+    async def try_acquire(
+        self, name: str, now: float, limits: Limits, tokens: int
+    ) -> Ticket | float:
+        """A :class:`Ticket`, or the seconds until a slot may free (``inf``: until a release)."""
+
+    @abstractmethod
+    async def release(self, ticket: Ticket, used_tokens: int | None) -> None:
+        """Return a slot; ``used_tokens`` replaces the estimate in the TPM window."""
+
+    @abstractmethod
+    async def wait_for_release(self, name: str, timeout: float) -> None:
+        """Return when a slot of ``name`` is released, or after ``timeout`` seconds."""
+
+    @abstractmethod
+    async def add_spend(self, now: float, usd: float) -> None: ...
+
+    @abstractmethod
+    async def spent(self, now: float, period: float) -> float:
+        """USD spent in the last ``period`` seconds."""
+
+    @abstractmethod
+    async def note_request(self, now: float, *, hedged: bool) -> None: ...
+
+    @abstractmethod
+    async def hedged_share(self) -> float:
+        """Share of the recent requests that were hedged."""
+
+
+class InMemoryStore(StateStore):
+    """State for one process. Not thread-safe: use it from one event loop."""
+
+    def __init__(self, config: HealthConfig | None = None, *, hedge_window: int = 200) -> None:
+        self.config = config or HealthConfig()
+        self._health: dict[str, HealthRecord] = {}
+        self._in_flight: dict[str, int] = {}
+        self._windows: dict[str, deque[Ticket]] = {}
+        self._released: dict[str, asyncio.Event] = {}
+        self._spend: deque[tuple[float, float]] = deque()
+        self._hedges: deque[bool] = deque(maxlen=hedge_window)
+
+    def record(self, name: str) -> HealthRecord:
+        """The mutable record of ``name`` (created on first use)."""
+        record = self._health.get(name)
+        if record is None:
+            record = self._health[name] = HealthRecord(self.config)
+        return record
+
+    async def snapshot(self, names: Sequence[str], now: float) -> Mapping[str, HealthSnapshot]:
+        return {name: self.record(name).snapshot(now) for name in names}
+
+    async def try_probe(self, name: str, now: float) -> bool:
+        return self.record(name).try_probe(now)
+
+    async def release_probe(self, name: str) -> None:
+        self.record(name).release_probe()
+
+    async def record_success(
+        self,
+        name: str,
+        now: float,
+        *,
+        ttft: float | None,
+        output_tokens: int,
+        generation_s: float | None,
+        rate_limits: RateLimitInfo | None,
+    ) -> None:
+        self.record(name).record_success(
+            now,
+            ttft=ttft,
+            output_tokens=output_tokens,
+            generation_s=generation_s,
+            rate_limits=rate_limits,
+        )
+
+    async def record_failure(
+        self,
+        name: str,
+        now: float,
+        error: str,
+        *,
+        counts_against_health: bool,
+        cooldown: float | None,
+    ) -> None:
+        self.record(name).record_failure(
+            now, error, counts_against_health=counts_against_health, cooldown=cooldown
+        )
+
+    async def set_loaded(self, name: str, loaded: bool | None) -> None:
+        self.record(name).set_loaded(loaded)
+
+    async def try_acquire(
+        self, name: str, now: float, limits: Limits, tokens: int
+    ) -> Ticket | float:
+        in_flight = self._in_flight.get(name, 0)
+        if limits.max_concurrency is not None and in_flight >= limits.max_concurrency:
+            return math.inf
+        window = self._windows.get(name)
+        if window is None:
+            window = self._windows[name] = deque()
+        while window and window[0].when <= now - _MINUTE:
+            window.popleft()
+        if limits.rpm is not None and len(window) >= limits.rpm:
+            return window[0].when + _MINUTE - now
+        if limits.tpm is not None and window:
+            used = sum(t.tokens for t in window)
+            if used + tokens > limits.tpm:
+                # Wait until enough of the window expires (a single oversized request is let
+                # through on an empty window rather than blocked forever).
+                excess = used + tokens - limits.tpm
+                for ticket in window:
+                    excess -= ticket.tokens
+                    if excess <= 0:
+                        return ticket.when + _MINUTE - now
+                return window[-1].when + _MINUTE - now
+        ticket = Ticket(name, now, tokens)
+        window.append(ticket)
+        self._in_flight[name] = in_flight + 1
+        return ticket
+
+    async def release(self, ticket: Ticket, used_tokens: int | None) -> None:
+        if ticket.released:
+            return
+        ticket.released = True
+        if used_tokens is not None:
+            ticket.tokens = used_tokens
+        self._in_flight[ticket.name] = max(self._in_flight.get(ticket.name, 1) - 1, 0)
+        event = self._released.pop(ticket.name, None)
+        if event is not None:
+            event.set()
+
+    async def wait_for_release(self, name: str, timeout: float) -> None:
+        event = self._released.get(name)
+        if event is None:
+            event = self._released[name] = asyncio.Event()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+    def in_flight(self, name: str) -> int:
+        return self._in_flight.get(name, 0)
+
+    async def add_spend(self, now: float, usd: float) -> None:
+        if usd > 0:
+            self._spend.append((now, usd))
+
+    async def spent(self, now: float, period: float) -> float:
+        spend = self._spend
+        while spend and spend[0][0] <= now - period:
+            spend.popleft()
+        return sum(usd for _, usd in spend)
+
+    async def note_request(self, now: float, *, hedged: bool) -> None:
+        self._hedges.append(hedged)
+
+    async def hedged_share(self) -> float:
+        return sum(self._hedges) / len(self._hedges) if self._hedges else 0.0
