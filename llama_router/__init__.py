@@ -17,9 +17,11 @@ from llama_router.deployments import PROVIDERS, Deployment, ProviderName, Target
 from llama_router.exceptions import (
     AllDeploymentsFailedError,
     AuthenticationError,
+    BudgetExceededError,
     ColdStartError,
     ConfigurationError,
     ContextLengthExceededError,
+    DeadlineExceededError,
     InvalidRequestError,
     LlamaRouterError,
     MalformedResponseError,
@@ -36,6 +38,7 @@ from llama_router.exceptions import (
     UnknownModelError,
     UnsupportedFeatureError,
 )
+from llama_router.explain import Explanation, ExplanationRow
 from llama_router.messages import (
     ChatRequest,
     GenerationSettings,
@@ -49,6 +52,7 @@ from llama_router.ratelimits import RateLimitInfo
 from llama_router.responses import (
     Attempt,
     ChatResponse,
+    Continuation,
     FinishReason,
     ProviderTimings,
     StreamDone,
@@ -58,6 +62,18 @@ from llama_router.responses import (
     Usage,
 )
 from llama_router.router import Router
+from llama_router.routing.health import HealthConfig
+from llama_router.routing.options import Budget, Hedging, RetryPolicy, Timeouts
+from llama_router.routing.policy import (
+    Policy,
+    best_availability,
+    cheapest_under,
+    cloud_first,
+    local_first,
+    lowest_cost,
+    lowest_latency,
+    ordered,
+)
 from llama_router.streaming import ChatStream
 
 __all__ = [
@@ -68,6 +84,8 @@ __all__ = [
     "AuthenticationError",
     "Backend",
     "BackendResult",
+    "Budget",
+    "BudgetExceededError",
     "Capabilities",
     "CatalogEntry",
     "ChatRequest",
@@ -76,10 +94,16 @@ __all__ = [
     "ColdStartError",
     "ConfigurationError",
     "ContextLengthExceededError",
+    "Continuation",
+    "DeadlineExceededError",
     "Deployment",
+    "Explanation",
+    "ExplanationRow",
     "FinishReason",
     "GenerationSettings",
+    "HealthConfig",
     "HealthReport",
+    "Hedging",
     "InvalidRequestError",
     "LlamaRouterError",
     "MalformedResponseError",
@@ -89,6 +113,7 @@ __all__ = [
     "ModelCatalog",
     "ModelNotFoundError",
     "NoDeploymentAvailableError",
+    "Policy",
     "Price",
     "ProviderError",
     "ProviderName",
@@ -99,6 +124,7 @@ __all__ = [
     "RateLimitedError",
     "RequestValidationError",
     "ResponseFormat",
+    "RetryPolicy",
     "Role",
     "Router",
     "StreamDone",
@@ -106,11 +132,19 @@ __all__ = [
     "StreamInterruptedError",
     "Target",
     "TextDelta",
+    "Timeouts",
     "Tool",
     "ToolCall",
     "ToolCallDelta",
     "UnknownModelError",
     "UnsupportedFeatureError",
     "Usage",
+    "best_availability",
+    "cheapest_under",
+    "cloud_first",
+    "local_first",
+    "lowest_cost",
+    "lowest_latency",
+    "ordered",
     "__version__",
 ]
