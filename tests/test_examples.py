@@ -28,16 +28,21 @@ def run(script: str, ollama_host: str, *args: str) -> subprocess.CompletedProces
     )
 
 
-@pytest.mark.parametrize("script", ["chat.py", "stream.py"])
+@pytest.mark.parametrize("script", ["chat.py", "stream.py", "routing.py"])
 def test_example_answers_from_a_local_server(script: str) -> None:
     with ollama_server() as url:
         result = run(script, url, "hello")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(REPLY_TEXT)
+    if script == "routing.py":  # the explanation table comes first
+        assert "ollama/llama3.1:8b" in result.stdout.splitlines()[2]
+        assert "chosen" in result.stdout.splitlines()[2]
+        assert REPLY_TEXT in result.stdout
+    else:
+        assert result.stdout.startswith(REPLY_TEXT)
     assert "ollama/llama3.1:8b" in result.stdout
 
 
-@pytest.mark.parametrize("script", ["chat.py", "stream.py"])
+@pytest.mark.parametrize("script", ["chat.py", "stream.py", "routing.py"])
 def test_example_explains_when_nothing_is_running(script: str) -> None:
     result = run(script, f"http://127.0.0.1:{free_port()}", "hello")
     assert result.returncode == 1
