@@ -13,6 +13,7 @@ Provider SDKs are imported only when a deployment of that provider is created.
 from llama_router._version import __version__
 from llama_router.backends.base import Backend, BackendResult, Capabilities, HealthReport
 from llama_router.catalog import CANONICAL_MODELS, CatalogEntry, ModelCatalog, Price
+from llama_router.config import ConfigFileError, RouterConfig, load_config
 from llama_router.deployments import PROVIDERS, Deployment, ProviderName, Target
 from llama_router.exceptions import (
     AllDeploymentsFailedError,
@@ -32,6 +33,7 @@ from llama_router.exceptions import (
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
+    ProviderUnreachableError,
     RateLimitedError,
     RequestValidationError,
     StreamInterruptedError,
@@ -92,6 +94,7 @@ __all__ = [
     "ChatResponse",
     "ChatStream",
     "ColdStartError",
+    "ConfigFileError",
     "ConfigurationError",
     "ContextLengthExceededError",
     "Continuation",
@@ -120,11 +123,13 @@ __all__ = [
     "ProviderTimeoutError",
     "ProviderTimings",
     "ProviderUnavailableError",
+    "ProviderUnreachableError",
     "RateLimitInfo",
     "RateLimitedError",
     "RequestValidationError",
     "ResponseFormat",
     "RetryPolicy",
+    "RouterConfig",
     "Role",
     "Router",
     "StreamDone",
@@ -142,6 +147,7 @@ __all__ = [
     "best_availability",
     "cheapest_under",
     "cloud_first",
+    "load_config",
     "local_first",
     "lowest_cost",
     "lowest_latency",

@@ -45,6 +45,7 @@ from llama_router.exceptions import (
     NoDeploymentAvailableError,
     ProviderError,
     ProviderTimeoutError,
+    ProviderUnreachableError,
     RateLimitedError,
     StreamInterruptedError,
     UnsupportedFeatureError,
@@ -354,8 +355,8 @@ class Dispatcher:
     def _retryable(self, exc: BaseException) -> bool:
         if not isinstance(exc, ProviderError) or not exc.transient:
             return False
-        if isinstance(exc, ColdStartError):
-            return False
+        if isinstance(exc, (ColdStartError, ProviderUnreachableError)):
+            return False  # nothing is listening / still booting: fail over at once
         if isinstance(exc, RateLimitedError):
             return exc.retry_after is not None and exc.retry_after <= self.retry.max_retry_after
         return True

@@ -14,6 +14,7 @@ Every error the library raises derives from :class:`LlamaRouterError`::
     │   ├── RateLimitedError            429 (and Groq's 498 capacity error is Unavailable)
     │   ├── ProviderTimeoutError        connect / read timeout
     │   ├── ProviderUnavailableError    connection refused, 5xx, overloaded, model loading
+    │   │   ├── ProviderUnreachableError  connection refused / host unreachable (not retried)
     │   │   └── ColdStartError          the model is cold-booting (Replicate ``starting``)
     │   ├── AuthenticationError         401 / 403 credentials
     │   ├── ModelNotFoundError          404: unknown or retired model id
@@ -58,6 +59,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
+    "ProviderUnreachableError",
     "RateLimitedError",
     "RequestValidationError",
     "StreamInterruptedError",
@@ -153,6 +155,12 @@ class ProviderUnavailableError(ProviderError):
     """The provider could not serve the call now: refused connection, 5xx, overload."""
 
     transient = True
+
+
+class ProviderUnreachableError(ProviderUnavailableError):
+    """The connection was refused or the host could not be reached: nothing is listening.
+
+    The router fails over at once instead of retrying the same deployment."""
 
 
 class ColdStartError(ProviderUnavailableError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from llama_router.attempts import Dispatcher
 from llama_router.backends import Backend, HealthReport, create_backend
 from llama_router.catalog import ModelCatalog
+from llama_router.config import RouterConfig, load_config
 from llama_router.deployments import Deployment, resolve_deployment
 from llama_router.exceptions import (
     ConfigurationError,
@@ -140,6 +142,17 @@ class Router:
             else None
         )
         self._closed = False
+
+    @classmethod
+    def from_config(cls, config: str | Path | RouterConfig, **overrides: Any) -> Router:
+        """Build a router from a TOML / YAML config file (see :mod:`llama_router.config`).
+
+        ``overrides`` are :class:`Router` keyword arguments that win over the file's (for
+        example ``env=`` or ``transport=``)."""
+        cfg = config if isinstance(config, RouterConfig) else load_config(config)
+        kwargs = cfg.router_kwargs()
+        kwargs.update(overrides)
+        return cls(cfg.deployments, **kwargs)
 
     @property
     def deployments(self) -> tuple[Backend, ...]:

@@ -18,6 +18,7 @@ from llama_router import (
     InvalidRequestError,
     Message,
     ProviderUnavailableError,
+    ProviderUnreachableError,
     RequestValidationError,
     Router,
     StreamDone,
@@ -170,7 +171,7 @@ async def test_all_failed_carries_every_error_and_the_route(
         await router.chat("llama-3.1-8b", USER_HI)
 
     errors = info.value.errors
-    assert [type(e) for e in errors] == [ProviderUnavailableError, ProviderUnavailableError]
+    assert [type(e) for e in errors] == [ProviderUnreachableError, ProviderUnavailableError]
     assert isinstance(errors[0].__cause__, httpx.ConnectError)
     assert [a.deployment for a in info.value.route] == ["a", "b"]
     assert "boom" in str(info.value)

@@ -34,6 +34,7 @@ from llama_router.exceptions import (
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
+    ProviderUnreachableError,
     RateLimitedError,
     UnsupportedFeatureError,
 )
@@ -173,14 +174,14 @@ class Backend(ABC):
             raise mapped from exc
 
 
-def require_sdk(module: str, provider: str) -> ModuleType:
+def require_sdk(module: str, provider: str, extra: str | None = None) -> ModuleType:
     """Import a provider SDK, or explain which extra installs it."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(
             f"the {provider} backend needs the {module!r} package: "
-            f'pip install "llama-router[{provider}]"'
+            f'pip install "llama-router[{extra or provider}]"'
         ) from exc
 
 
@@ -299,7 +300,7 @@ def error_from_httpx(exc: httpx.HTTPError, *, provider: str, deployment: str) ->
             deployment=deployment,
         )
     if isinstance(exc, httpx.ConnectError):
-        return ProviderUnavailableError(
+        return ProviderUnreachableError(
             f"cannot connect to {_origin(exc)}: connection refused or host unreachable; "
             "is the server running?",
             provider=provider,

@@ -37,7 +37,7 @@ from llama_router.deployments import Target
 from llama_router.exceptions import (
     MalformedResponseError,
     ProviderError,
-    ProviderUnavailableError,
+    ProviderUnreachableError,
     StreamInterruptedError,
     UnsupportedFeatureError,
 )
@@ -173,7 +173,7 @@ class OllamaBackend(Backend):
         if isinstance(exc, httpx.HTTPError) and not isinstance(exc, httpx.ConnectError):
             return error_from_httpx(exc, provider=self.provider, deployment=name)
         if isinstance(exc, (httpx.ConnectError, ConnectionError)):  # SDK: "Failed to connect"
-            return ProviderUnavailableError(
+            return ProviderUnreachableError(
                 f"cannot connect to Ollama at {self.target.base_url}; is `ollama serve` running?",
                 provider=self.provider,
                 deployment=name,

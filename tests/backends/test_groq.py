@@ -34,6 +34,7 @@ from llama_router import (
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
+    ProviderUnreachableError,
     RateLimitedError,
     Router,
     StreamDone,
@@ -588,11 +589,11 @@ async def test_connection_refused_is_provider_unavailable(
         await router.chat(MODEL, USER_HI)
 
     (err,) = info.value.errors
-    assert_groq_error(err, ProviderUnavailableError, None)
+    assert_groq_error(err, ProviderUnreachableError, None)
     assert type(err.__cause__) is groq.APIConnectionError
     assert isinstance(err.__cause__.__cause__, httpx.ConnectError)
     assert [(a.deployment, a.outcome, a.error) for a in info.value.route] == [
-        (DEPLOYMENT, "error", "ProviderUnavailableError")
+        (DEPLOYMENT, "error", "ProviderUnreachableError")
     ]
     assert route.call_count == 1
 
@@ -623,11 +624,11 @@ async def test_every_deployment_failing_reports_each_error_and_attempt(
         await router.chat(MODEL, USER_HI)
 
     assert [type(e) for e in info.value.errors] == [
-        ProviderUnavailableError,
+        ProviderUnreachableError,
         ProviderTimeoutError,
     ]
     assert [(a.deployment, a.provider, a.outcome, a.error) for a in info.value.route] == [
-        (DEPLOYMENT, "groq", "error", "ProviderUnavailableError"),
+        (DEPLOYMENT, "groq", "error", "ProviderUnreachableError"),
         (FALLBACK, "together", "error", "ProviderTimeoutError"),
     ]
 

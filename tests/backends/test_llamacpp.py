@@ -24,6 +24,7 @@ from llama_router import (
     ProviderTimeoutError,
     ProviderTimings,
     ProviderUnavailableError,
+    ProviderUnreachableError,
     RateLimitedError,
     Router,
     StreamDone,
@@ -591,7 +592,7 @@ class TestErrors:
     @pytest.mark.parametrize(
         ("side_effect", "expected"),
         [
-            pytest.param(httpx.ConnectError, ProviderUnavailableError, id="connect-refused"),
+            pytest.param(httpx.ConnectError, ProviderUnreachableError, id="connect-refused"),
             pytest.param(httpx.ReadTimeout, ProviderTimeoutError, id="read-timeout"),
         ],
     )

@@ -27,6 +27,7 @@ from llama_router.exceptions import (
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
+    ProviderUnreachableError,
     RateLimitedError,
     StreamInterruptedError,
 )
@@ -755,7 +756,7 @@ async def test_422_invalid_input_does_not_fail_over(
 @pytest.mark.parametrize(
     ("raised", "expected"),
     [
-        (httpx.ConnectError("[Errno 111] Connection refused"), ProviderUnavailableError),
+        (httpx.ConnectError("[Errno 111] Connection refused"), ProviderUnreachableError),
         (httpx.ReadTimeout("The read operation timed out"), ProviderTimeoutError),
     ],
 )
@@ -1004,4 +1005,4 @@ async def test_health_not_ok_when_unreachable(
     report = (await router.health())[NAME]
 
     assert report.ok is False
-    assert "ProviderUnavailableError" in report.detail
+    assert "ProviderUnreachableError" in report.detail

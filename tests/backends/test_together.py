@@ -35,6 +35,7 @@ from llama_router import (
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
+    ProviderUnreachableError,
     RateLimitedError,
     Router,
     StreamDone,
@@ -667,11 +668,11 @@ async def test_connection_refused_is_provider_unavailable(
         await router.chat(MODEL, USER_HI)
 
     (err,) = info.value.errors
-    assert_together_error(err, ProviderUnavailableError, None)
+    assert_together_error(err, ProviderUnreachableError, None)
     assert type(err.__cause__) is together.APIConnectionError
     assert isinstance(err.__cause__.__cause__, httpx.ConnectError)
     assert [(a.deployment, a.outcome, a.error) for a in info.value.route] == [
-        (DEPLOYMENT, "error", "ProviderUnavailableError")
+        (DEPLOYMENT, "error", "ProviderUnreachableError")
     ]
     assert route.call_count == 1
 
