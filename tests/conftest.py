@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -64,6 +66,21 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+
+
+@pytest.fixture(autouse=True)
+def _event_loop_for_sync_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """looptime's pytest hook looks up an event loop for every test; for a sync test that
+    creates one nobody closes (a ResourceWarning, an error here). Give sync tests a loop and
+    close it afterwards."""
+    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+        yield
+        return
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 @pytest.fixture(autouse=True)

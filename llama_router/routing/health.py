@@ -183,6 +183,9 @@ class HealthRecord:
         if self.circuit != "closed":
             self.circuit = "closed"
             self.open_for = cfg.open_for
+            # A fresh start: the failures that opened the circuit must not reopen it at once.
+            self._outcomes.clear()
+            self._outcomes.append(True)
         self.probe_in_flight = False
         self.loaded = True
         if ttft is not None:

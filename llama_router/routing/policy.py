@@ -128,7 +128,11 @@ class Policy:
         keys = [item[1] for item in scored]
         explored: str | None = None
         if self.explore and len(ranked) > 1 and self.rng.random() < self.explore:
-            fresh = [i for i, c in enumerate(ranked) if c.health.samples < self.min_samples]
+            fresh = [
+                i
+                for i, c in enumerate(ranked)
+                if c.health.samples < self.min_samples and not c.health.quota_low
+            ]
             if fresh and fresh[0] != 0:
                 i = fresh[0]
                 ranked.insert(0, ranked.pop(i))

@@ -130,6 +130,7 @@ class InMemoryStore(StateStore):
         self._windows: dict[str, deque[Ticket]] = {}
         self._released: dict[str, asyncio.Event] = {}
         self._spend: deque[tuple[float, float]] = deque()
+        self._longest_period = 0.0
         self._hedges: deque[bool] = deque(maxlen=hedge_window)
 
     def record(self, name: str) -> HealthRecord:
@@ -238,9 +239,12 @@ class InMemoryStore(StateStore):
 
     async def spent(self, now: float, period: float) -> float:
         spend = self._spend
-        while spend and spend[0][0] <= now - period:
+        # Forget only what is older than the longest period anyone asked about.
+        self._longest_period = max(self._longest_period, period)
+        while spend and spend[0][0] <= now - self._longest_period:
             spend.popleft()
-        return sum(usd for _, usd in spend)
+        since = now - period
+        return sum(usd for when, usd in spend if when > since)
 
     async def note_request(self, now: float, *, hedged: bool) -> None:
         self._hedges.append(hedged)
