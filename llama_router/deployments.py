@@ -23,12 +23,15 @@ from llama_router.exceptions import ConfigurationError, MissingCredentialsError,
 
 __all__ = ["PROVIDERS", "Deployment", "ProviderName", "Target", "resolve_deployment"]
 
-ProviderName = Literal["ollama", "llamacpp", "groq", "together", "replicate", "openai_compatible"]
+ProviderName = Literal[
+    "ollama", "llamacpp", "embedded", "groq", "together", "replicate", "openai_compatible"
+]
 
 #: Every provider name a deployment may use.
 PROVIDERS: tuple[ProviderName, ...] = (
     "ollama",
     "llamacpp",
+    "embedded",
     "groq",
     "together",
     "replicate",
@@ -48,7 +51,7 @@ _DEFAULT_BASE: Mapping[str, str] = MappingProxyType(
         "llamacpp": "http://127.0.0.1:8080",
     }
 )
-_LOCAL_PROVIDERS = frozenset({"ollama", "llamacpp"})
+_LOCAL_PROVIDERS = frozenset({"ollama", "llamacpp", "embedded"})
 
 
 class Deployment(BaseModel):
@@ -89,7 +92,11 @@ class Deployment(BaseModel):
     keep_alive: str | float | None = None
     """Ollama only: how long the model stays loaded after the call (``"5m"``, ``0``)."""
     num_ctx: int | None = Field(default=None, gt=0)
-    """Ollama only: the context window to run the model with."""
+    """Ollama and embedded: the context window to run the model with."""
+    model_path: str | None = None
+    """Embedded only: the GGUF file to load in-process."""
+    n_threads: int | None = Field(default=None, gt=0)
+    """Embedded only: CPU threads for generation (default: llama.cpp's choice)."""
     replicate_wait: int = Field(default=60, ge=1, le=60)
     """Replicate only: seconds to hold the create call open (``Prefer: wait=N``)."""
     poll_interval: float = Field(default=0.5, ge=0)
@@ -100,8 +107,14 @@ class Deployment(BaseModel):
 
     @model_validator(mode="after")
     def _provider_specific(self) -> Deployment:
-        if self.provider != "ollama" and (self.keep_alive is not None or self.num_ctx is not None):
-            raise ValueError("keep_alive and num_ctx apply only to provider 'ollama'")
+        if self.provider != "ollama" and self.keep_alive is not None:
+            raise ValueError("keep_alive applies only to provider 'ollama'")
+        if self.provider not in ("ollama", "embedded") and self.num_ctx is not None:
+            raise ValueError("num_ctx applies only to providers 'ollama' and 'embedded'")
+        if self.provider == "embedded" and not self.model_path:
+            raise ValueError("provider 'embedded' needs model_path (a GGUF file)")
+        if self.provider != "embedded" and (self.model_path or self.n_threads):
+            raise ValueError("model_path and n_threads apply only to provider 'embedded'")
         if self.provider == "openai_compatible" and not self.base_url:
             raise ValueError("provider 'openai_compatible' needs base_url (e.g. http://host/v1)")
         if (self.input_price_per_mtok is None) != (self.output_price_per_mtok is None):
@@ -133,6 +146,8 @@ class Target:
     tpm: int | None
     keep_alive: str | float | None
     num_ctx: int | None
+    model_path: str | None
+    n_threads: int | None
     replicate_wait: int
     poll_interval: float
     cold_boot_timeout: float | None
@@ -169,7 +184,7 @@ def resolve_deployment(
     """
     environ = os.environ if env is None else env
     provider = deployment.provider
-    local_kind = provider in ("llamacpp", "openai_compatible")
+    local_kind = provider in ("llamacpp", "openai_compatible", "embedded")
     try:
         model = catalog.canonical(deployment.model)
     except UnknownModelError:
@@ -238,7 +253,9 @@ def resolve_deployment(
         model_id=model_id,
         base_url=base_url,
         api_key=api_key,
-        context_window=deployment.context_window or (entry.context_window if entry else None),
+        context_window=deployment.context_window
+        or deployment.num_ctx  # Ollama and embedded run with this window, whatever the model's
+        or (entry.context_window if entry else None),
         price=price,
         tags=tags,
         timeout=deployment.timeout,
@@ -248,6 +265,8 @@ def resolve_deployment(
         tpm=deployment.tpm,
         keep_alive=deployment.keep_alive,
         num_ctx=deployment.num_ctx,
+        model_path=deployment.model_path,
+        n_threads=deployment.n_threads,
         replicate_wait=deployment.replicate_wait,
         poll_interval=deployment.poll_interval,
         cold_boot_timeout=deployment.cold_boot_timeout,

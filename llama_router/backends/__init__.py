@@ -17,6 +17,7 @@ _BACKENDS: Mapping[str, tuple[str, str]] = MappingProxyType(
     {
         "ollama": ("llama_router.backends.ollama", "OllamaBackend"),
         "llamacpp": ("llama_router.backends.llamacpp", "LlamaCppBackend"),
+        "embedded": ("llama_router.backends.embedded", "EmbeddedBackend"),
         "groq": ("llama_router.backends.groq", "GroqBackend"),
         "together": ("llama_router.backends.together", "TogetherBackend"),
         "replicate": ("llama_router.backends.replicate", "ReplicateBackend"),

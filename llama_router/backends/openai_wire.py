@@ -336,11 +336,16 @@ class OpenAIStreamParser:
             ToolCall(id=c[0] or f"call_{i}", name=c[1], arguments=c[2] or "{}")
             for i, c in sorted(calls.items())
         )
+        usage = parse_usage(usage_raw)
+        if usage_raw is None and parts:
+            # No usage sent (llama-cpp-python's server ignores include_usage): these servers
+            # stream one token per chunk, so the chunk count is the completion's token count.
+            usage = Usage(completion_tokens=len(parts))
         yield BackendResult(
             text="".join(parts),
             tool_calls=tool_calls,
             finish_reason=_finish(finish_raw, bool(tool_calls)),
-            usage=parse_usage(usage_raw),
+            usage=usage,
             timings=parse_timings(usage_raw, timings_raw),
             provider_model=model if isinstance(model, str) else None,
             rate_limits=self.rate_limits,

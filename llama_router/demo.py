@@ -1,0 +1,204 @@
+"""``llama-router demo``: the main job, offline, on a fresh machine.
+
+It writes the tiny test model, starts the embedded engine and (with the ``local`` extra) a
+real llama.cpp server on loopback, routes a handful of requests under two policies, stops
+the server to show a failover, and prints what happened. The tiny model has random weights:
+its answers are noise; the routing, timing and failover are real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from llama_router.deployments import Deployment
+from llama_router.exceptions import LlamaRouterError, MissingDependencyError
+from llama_router.responses import ChatResponse
+from llama_router.router import Router
+from llama_router.routing.options import RetryPolicy, Timeouts
+from llama_router.routing.policy import Policy, lowest_latency, ordered
+
+__all__ = ["run_demo"]
+
+MODEL = "llama-3.1-8b"
+QUESTIONS = (
+    "Say hello in five words.",
+    "Name a colour.",
+    "What is 2 + 2?",
+    "Give me one word that rhymes with router.",
+)
+
+
+def _tiny_model_path() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llama-router"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        cache = Path(tempfile.gettempdir()) / "llama-router"
+        cache.mkdir(parents=True, exist_ok=True)
+    return cache / "tiny-llama3-random.gguf"
+
+
+def _line(response: ChatResponse) -> str:
+    text = "".join(c if c.isprintable() else "·" for c in response.text)
+    preview = (text[:32] + "...") if len(text) > 32 else text
+    ttft = response.time_to_first_token_s or 0.0
+    return (
+        f"  {response.deployment:<22} first token {ttft * 1000:6.1f} ms  total "
+        f"{response.latency_s * 1000:6.1f} ms  {response.usage.completion_tokens:3d} tokens  "
+        f"{preview!r}"
+    )
+
+
+def _speed(response: ChatResponse) -> float | None:
+    ttft = response.time_to_first_token_s
+    tokens = response.usage.completion_tokens
+    if ttft is None or tokens < 2 or response.latency_s <= ttft:
+        return None
+    return (tokens - 1) / (response.latency_s - ttft)
+
+
+async def _round(router: Router, title: str, n: int, out: TextIO, seen: list[ChatResponse]) -> None:
+    print(f"\n{title}", file=out)
+    for i in range(n):
+        question = QUESTIONS[i % len(QUESTIONS)]
+        async with router.stream(
+            MODEL, [{"role": "user", "content": question}], max_tokens=24, temperature=0.8, seed=i
+        ) as stream:
+            response = await stream.get_response()
+        seen.append(response)
+        print(_line(response), file=out)
+
+
+def _summary(seen: list[ChatResponse], out: TextIO) -> None:
+    print("\nMeasured on this machine (median per engine):", file=out)
+    by: dict[str, list[ChatResponse]] = {}
+    for response in seen:
+        by.setdefault(response.deployment, []).append(response)
+    for name, responses in by.items():
+        ttfts = sorted(r.time_to_first_token_s or 0.0 for r in responses)
+        speeds = sorted(s for r in responses if (s := _speed(r)) is not None)
+        speed = f"{speeds[len(speeds) // 2]:.0f} tokens/s" if speeds else "-"
+        print(
+            f"  {name:<22} first token {ttfts[len(ttfts) // 2] * 1000:6.1f} ms, "
+            f"generation {speed} ({len(responses)} requests)",
+            file=out,
+        )
+
+
+def _router(deployments: list[Deployment], policy: Policy, env: Mapping[str, str]) -> Router:
+    return Router(
+        deployments,
+        policy=policy,
+        env=env,
+        retry=RetryPolicy(max_retries=0),
+        timeouts=Timeouts(total=120, first_token=60),
+    )
+
+
+async def run_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    """The demo; see the module docstring."""
+    from llama_router.testing.servers import LlamaCppServer
+
+    if args.model_path:
+        model_path = Path(args.model_path)
+        print(f"Using your model {model_path}.", file=out)
+    else:
+        from llama_router.testing.tiny_model import write_tiny_llama
+
+        model_path = _tiny_model_path()
+        if not model_path.exists():
+            write_tiny_llama(model_path)
+        print(
+            f"Using the tiny test model {model_path} ({model_path.stat().st_size // 1024} KB).\n"
+            "It has random weights: its answers are NOISE. The routing, timings and failover "
+            "below are real.\nTo use a real model, change one thing:\n"
+            "  llama-router demo --model-path ~/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf\n"
+            "  llama-router demo --ollama llama3.1:8b      (a running Ollama)",
+            file=out,
+        )
+    deployments = [
+        Deployment(
+            provider="embedded",
+            model=MODEL,
+            name="embedded",
+            model_path=str(model_path),
+            num_ctx=2048,
+        )
+    ]
+    server: LlamaCppServer | None = None
+    try:
+        server = LlamaCppServer(model_path, n_ctx=2048)
+        print(
+            f"\nStarting a llama.cpp server (llama-cpp-python) on {server.base_url} ...", file=out
+        )
+        await server.__aenter__()
+        deployments.insert(
+            0,
+            Deployment(
+                provider="llamacpp",
+                model=MODEL,
+                name="llama.cpp-server",
+                base_url=server.base_url,
+                context_window=2048,
+            ),
+        )
+    except (MissingDependencyError, LlamaRouterError) as error:
+        print(f"  (no llama.cpp server: {error}; continuing with the embedded engine)", file=out)
+        server = None
+    if args.ollama:
+        deployments.insert(
+            0, Deployment(provider="ollama", model=MODEL, name="ollama", model_id=args.ollama)
+        )
+    names = ", ".join(d.name or d.provider for d in deployments)
+    print(f"Deployments: {names}", file=out)
+    seen: list[ChatResponse] = []
+    try:
+        async with _router(deployments, ordered(), env) as router:
+            await _round(
+                router,
+                "Policy 'ordered' (first deployment first, the rest as fallback):",
+                args.requests,
+                out,
+                seen,
+            )
+        explore = lowest_latency(explore=0.5, rng=random.Random(0))  # reproducible runs
+        async with _router(deployments, explore, env) as router:
+            await _round(
+                router,
+                "Policy 'lowest_latency' (learns which engine answers fastest):",
+                args.requests,
+                out,
+                seen,
+            )
+            if server is not None:
+                print("\nStopping the llama.cpp server to show a failover...", file=out)
+                await asyncio.to_thread(server.kill)
+                fallback = _router(deployments, ordered(), env)
+                question = [{"role": "user", "content": QUESTIONS[0]}]
+                async with fallback, fallback.stream(MODEL, question, max_tokens=24) as stream:
+                    response = await stream.get_response()
+                seen.append(response)
+                print(_line(response), file=out)
+                for attempt in response.route:
+                    print(
+                        f"    route: {attempt.deployment:<18} {attempt.outcome:<6} "
+                        f"{attempt.error or ''} {attempt.elapsed_s * 1000:.1f} ms",
+                        file=out,
+                    )
+    finally:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+    _summary(seen, out)
+    print(
+        "\nDone: every request was answered by a real local engine, and the router failed "
+        "over when one stopped.",
+        file=out,
+    )
+    return 0

@@ -1,0 +1,161 @@
+"""The llama.cpp backend and the router against a real llama.cpp-based server
+(``python -m llama_cpp.server``) on 127.0.0.1, serving the tiny test model."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llama_router import (
+    ContextLengthExceededError,
+    Deployment,
+    ProviderUnreachableError,
+    Router,
+    StreamInterruptedError,
+    TextDelta,
+)
+from llama_router.routing.options import RetryPolicy
+from llama_router.testing.servers import LlamaCppServer, free_port
+
+from .conftest import HAVE_LLAMA_CPP, N_CTX
+
+pytestmark = pytest.mark.skipif(not HAVE_LLAMA_CPP, reason="needs the 'local' extra")
+
+MODEL = "llama-3.1-8b"
+HI = [{"role": "user", "content": "Say hi."}]
+
+
+def server_deployment(server: LlamaCppServer, **kw: Any) -> Deployment:
+    return Deployment(
+        provider="llamacpp",
+        model=MODEL,
+        name="server",
+        base_url=server.base_url,
+        context_window=N_CTX,
+        **kw,
+    )
+
+
+def embedded_deployment(model: Path, n_ctx: int = 2048) -> Deployment:
+    return Deployment(
+        provider="embedded",
+        model=MODEL,
+        name="embedded",
+        model_path=str(model),
+        num_ctx=n_ctx,
+        n_threads=1,
+    )
+
+
+async def test_chat(server: LlamaCppServer) -> None:
+    async with Router([server_deployment(server)], env={}) as router:
+        reply = await router.chat(MODEL, HI, max_tokens=8, seed=1, temperature=0.7)
+    assert reply.deployment == "server"
+    assert reply.text
+    assert reply.usage.prompt_tokens > len("Say hi.")  # byte tokens plus the chat template
+    assert 1 <= reply.usage.completion_tokens <= 9
+    assert reply.finish_reason in ("length", "stop")
+    assert reply.provider_model == MODEL  # llama-cpp-python echoes the requested model
+    assert reply.cost_usd == 0.0
+    assert reply.latency_s > 0
+
+
+async def test_stream_deltas_add_up_to_the_response(server: LlamaCppServer) -> None:
+    async with Router([server_deployment(server)], env={}) as router:
+        texts: list[str] = []
+        async with router.stream(MODEL, HI, max_tokens=12, seed=2) as stream:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    texts.append(event.text)
+        response = stream.response
+    assert texts
+    assert "".join(texts) == response.text
+    assert response.usage.completion_tokens == len(texts)  # one token per chunk
+    assert response.time_to_first_token_s is not None
+    assert 0 < response.time_to_first_token_s <= response.latency_s
+
+
+async def test_health_falls_back_to_models_when_there_is_no_health_endpoint(
+    server: LlamaCppServer,
+) -> None:
+    async with Router([server_deployment(server)], env={}) as router:
+        report = (await router.health())["server"]
+    assert report.ok
+    assert "/v1/models" in report.detail  # llama-cpp-python's server has no /health
+
+
+async def test_context_overflow_is_typed_and_fails_over_to_a_larger_window(
+    server: LlamaCppServer, tiny_model: Path
+) -> None:
+    long_prompt = [{"role": "user", "content": "word " * 400}]  # ~2000 byte tokens > 1024
+    async with Router([server_deployment(server)], env={}) as router:
+        with pytest.raises(ContextLengthExceededError) as info:
+            await router.chat(MODEL, long_prompt, max_tokens=8)
+    assert info.value.status_code == 400
+    assert info.value.deployment == "server"
+
+    deployments = [
+        server_deployment(server),  # its window (1024) is known: only larger ones are tried
+        embedded_deployment(tiny_model, 4096),
+    ]
+    async with Router(deployments, env={}) as router:
+        reply = await router.chat(MODEL, long_prompt, max_tokens=4)
+    assert reply.deployment == "embedded"
+    assert [a.error for a in reply.route] == ["ContextLengthExceededError", None]
+
+
+async def test_server_killed_mid_stream_raises_with_the_partial_text(
+    server: LlamaCppServer,
+) -> None:
+    received: list[str] = []
+    async with Router([server_deployment(server)], env={}) as router:
+        with pytest.raises(StreamInterruptedError) as info:
+            async with router.stream(MODEL, HI, max_tokens=800, seed=3) as stream:
+                async for event in stream:
+                    if isinstance(event, TextDelta):
+                        received.append(event.text)
+                        if len(received) == 3:
+                            await asyncio.to_thread(server.kill)
+    assert len(received) >= 3
+    assert info.value.partial_text == "".join(received)
+
+
+async def test_server_killed_mid_stream_is_continued_elsewhere(
+    server: LlamaCppServer, tiny_model: Path
+) -> None:
+    received: list[str] = []
+    deployments = [server_deployment(server), embedded_deployment(tiny_model)]
+    async with Router(deployments, env={}, continuation=True) as router:
+        async with router.stream(MODEL, HI, max_tokens=400, seed=4) as stream:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    received.append(event.text)
+                    if len(received) == 3:
+                        await asyncio.to_thread(server.kill)
+        response = stream.response
+    assert response.deployment == "embedded"
+    assert response.text == "".join(received)
+    (resume,) = response.continuations
+    assert resume.deployment == "embedded"
+    assert resume.offset >= len("".join(received[:3]))
+    assert [a.deployment for a in response.route] == ["server", "embedded"]
+
+
+async def test_server_not_yet_up_fails_over_then_serves(tiny_model: Path) -> None:
+    server = LlamaCppServer(tiny_model, n_ctx=N_CTX, n_threads=1, port=free_port())
+    deployments = [server_deployment(server), embedded_deployment(tiny_model)]
+    async with Router(deployments, env={}, retry=RetryPolicy(max_retries=0)) as router:
+        server.start()  # the port is not bound yet: the first request is refused
+        try:
+            early = await router.chat(MODEL, HI, max_tokens=4)
+            assert early.deployment == "embedded"
+            assert early.route[0].error == ProviderUnreachableError.__name__
+            await server.wait_ready()
+            # the refusal counted against the server's health, but its circuit is still closed
+            later = await router.chat(MODEL, HI, max_tokens=4)
+            assert later.deployment == "server"
+        finally:
+            await asyncio.to_thread(server.stop)
