@@ -62,7 +62,7 @@ async def measure(call: Call, calls: int, concurrency: int) -> float:
 async def run(port: int, calls: int) -> list[tuple[str, str, float, float]]:
     import groq
 
-    from llama_router import Deployment, Router
+    from llama_router import Deployment, Router, lowest_latency
 
     base = f"http://127.0.0.1:{port}"
     rows: list[tuple[str, str, float, float]] = []
@@ -117,6 +117,28 @@ async def run(port: int, calls: int) -> list[tuple[str, str, float, float]]:
                 return await stream.get_response()
 
         clients.append((f"llama_router, 1 deployment ({transport})", r_chat, r_stream))
+
+    five = Router(
+        [
+            Deployment(provider="groq", model="llama-3.1-8b", base_url=base, name=f"groq-{i}")
+            for i in range(5)
+        ],
+        env={"GROQ_API_KEY": "gsk_bench"},
+        transport="aiohttp",
+        policy=lowest_latency(),
+    )
+    routers.append(five)
+
+    async def five_chat() -> object:
+        return await five.chat("llama-3.1-8b", MESSAGES)
+
+    async def five_stream() -> object:
+        async with five.stream("llama-3.1-8b", MESSAGES) as stream:
+            return await stream.get_response()
+
+    clients.append(
+        ("llama_router, 5 deployments, lowest_latency (aiohttp)", five_chat, five_stream)
+    )
 
     for name, chat, stream in clients:
         for concurrency in (1, 100):
