@@ -29,6 +29,7 @@ from llama_router.exceptions import (
     ContextLengthExceededError,
     InvalidRequestError,
     LlamaRouterError,
+    MalformedResponseError,
     MissingDependencyError,
     ModelNotFoundError,
     ProviderError,
@@ -159,6 +160,16 @@ class Backend(ABC):
         """The one place this backend's SDK / transport exceptions become ours.
 
         Return ``None`` for an exception that is not the provider's (it is re-raised)."""
+
+    def _malformed(self, message: str) -> MalformedResponseError:
+        return MalformedResponseError(message, provider=self.provider, deployment=self.target.name)
+
+    def _json(self, response: httpx.Response) -> Any:
+        """The response body parsed as JSON, or :class:`MalformedResponseError`."""
+        try:
+            return json.loads(response.content)
+        except ValueError as exc:
+            raise self._malformed(f"reply is not JSON: {response.text[:200]!r}") from exc
 
     @contextlib.contextmanager
     def _mapped_errors(self) -> Iterator[None]:

@@ -35,7 +35,6 @@ from llama_router.backends.base import (
 )
 from llama_router.deployments import Target
 from llama_router.exceptions import (
-    MalformedResponseError,
     ProviderError,
     ProviderUnreachableError,
     StreamInterruptedError,
@@ -180,9 +179,6 @@ class OllamaBackend(Backend):
             )
         return None
 
-    def _fail(self, message: str) -> MalformedResponseError:
-        return MalformedResponseError(message, provider=self.provider, deployment=self.target.name)
-
     def _result(
         self, final: dict[str, Any], text: str, calls: tuple[ToolCall, ...]
     ) -> BackendResult:
@@ -224,7 +220,7 @@ class OllamaBackend(Backend):
                 for i, c in enumerate(raw)
             )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise self._fail(f"unexpected tool_calls shape: {raw!r:.200}") from exc
+            raise self._malformed(f"unexpected tool_calls shape: {raw!r:.200}") from exc
 
     async def chat(self, request: ChatRequest) -> BackendResult:
         body = self._body(request, stream=False)
@@ -234,12 +230,9 @@ class OllamaBackend(Backend):
                 raise error_for_response(
                     response, provider=self.provider, deployment=self.target.name
                 )
-            try:
-                data = json.loads(response.content)
-            except ValueError as exc:
-                raise self._fail(f"reply is not JSON: {response.text[:200]!r}") from exc
+            data = self._json(response)
             if not isinstance(data, dict):
-                raise self._fail("reply is not a JSON object")
+                raise self._malformed("reply is not a JSON object")
             if "error" in data:
                 raise error_for_status(
                     None, data, provider=self.provider, deployment=self.target.name
@@ -247,7 +240,7 @@ class OllamaBackend(Backend):
             message = data.get("message")
             content = message.get("content") if isinstance(message, dict) else None
             if not isinstance(content, str):
-                raise self._fail("reply has no message.content")
+                raise self._malformed("reply has no message.content")
             return self._result(data, content, self._calls(message, 0))
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
@@ -268,9 +261,9 @@ class OllamaBackend(Backend):
                     try:
                         obj = json.loads(line)
                     except ValueError as exc:
-                        raise self._fail(f"stream line is not JSON: {line[:200]!r}") from exc
+                        raise self._malformed(f"stream line is not JSON: {line[:200]!r}") from exc
                     if type(obj) is not dict:
-                        raise self._fail("stream line is not a JSON object")
+                        raise self._malformed("stream line is not a JSON object")
                     if "error" in obj:
                         raise error_for_status(
                             None, obj, provider=self.provider, deployment=self.target.name

@@ -4,7 +4,6 @@ OpenAI-compatible router. ``base_url`` includes the API prefix, e.g. ``http://ho
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
@@ -25,7 +24,7 @@ from llama_router.backends.openai_wire import (
     parse_chat_completion,
 )
 from llama_router.deployments import Target
-from llama_router.exceptions import MalformedResponseError, ProviderError
+from llama_router.exceptions import ProviderError
 from llama_router.http import HttpPool
 from llama_router.messages import ChatRequest
 
@@ -72,15 +71,9 @@ class OpenAICompatibleBackend(Backend):
                 raise error_for_response(
                     response, provider=self.provider, deployment=self.target.name
                 )
-            try:
-                data = json.loads(response.content)
-            except ValueError as exc:
-                raise MalformedResponseError(
-                    f"reply is not JSON: {response.text[:200]!r}",
-                    provider=self.provider,
-                    deployment=self.target.name,
-                ) from exc
-            return parse_chat_completion(data, provider=self.provider, deployment=self.target.name)
+            return parse_chat_completion(
+                self._json(response), provider=self.provider, deployment=self.target.name
+            )
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         body = self._body(request, stream=True)

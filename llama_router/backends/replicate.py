@@ -46,7 +46,6 @@ from llama_router.backends.base import (
 from llama_router.deployments import Target
 from llama_router.exceptions import (
     ColdStartError,
-    MalformedResponseError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
@@ -162,19 +161,13 @@ class ReplicateBackend(Backend):
             return error_from_httpx(exc, provider=self.provider, deployment=name)
         return None
 
-    def _fail(self, message: str) -> MalformedResponseError:
-        return MalformedResponseError(message, provider=self.provider, deployment=self.target.name)
-
     async def _send(self, method: str, url: str, **kw: Any) -> dict[str, Any]:
         response = await self._http.request(method, url, **kw)
         if response.status_code >= 400:
             raise error_for_response(response, provider=self.provider, deployment=self.target.name)
-        try:
-            data = json.loads(response.content)
-        except ValueError as exc:
-            raise self._fail(f"reply is not JSON: {response.text[:200]!r}") from exc
+        data = self._json(response)
         if not isinstance(data, dict) or not isinstance(data.get("status"), str):
-            raise self._fail("reply is not a prediction object (no status)")
+            raise self._malformed("reply is not a prediction object (no status)")
         return data
 
     async def _create(self, request: ChatRequest, *, wait: int | None) -> dict[str, Any]:
@@ -288,7 +281,7 @@ class ReplicateBackend(Backend):
             elif isinstance(output, str):
                 text = output
             else:
-                raise self._fail("succeeded prediction has no text output")
+                raise self._malformed("succeeded prediction has no text output")
             return self._result(prediction, text, request, load_s)
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
@@ -304,7 +297,7 @@ class ReplicateBackend(Backend):
             urls = prediction.get("urls")
             stream_url = urls.get("stream") if isinstance(urls, dict) else None
             if not isinstance(stream_url, str):
-                raise self._fail("prediction has no urls.stream (model cannot stream)")
+                raise self._malformed("prediction has no urls.stream (model cannot stream)")
             async with self._http.stream("GET", stream_url, headers=_SSE_HEADERS) as response:
                 if response.status_code >= 400:
                     await response.aread()
@@ -368,7 +361,7 @@ class ReplicateBackend(Backend):
         try:
             info = json.loads(payload) if payload.strip() else {}
         except ValueError as exc:
-            raise self._fail(f"done event is not JSON: {payload[:200]!r}") from exc
+            raise self._malformed(f"done event is not JSON: {payload[:200]!r}") from exc
         reason = info.get("reason") if isinstance(info, dict) else None
         if reason:
             raise ProviderUnavailableError(

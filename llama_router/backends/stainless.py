@@ -12,7 +12,6 @@ because it would close that shared client.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncGenerator, Callable
 from types import ModuleType
@@ -35,7 +34,7 @@ from llama_router.backends.openai_wire import (
     parse_chat_completion,
 )
 from llama_router.deployments import Target
-from llama_router.exceptions import MalformedResponseError, ProviderError
+from llama_router.exceptions import ProviderError
 from llama_router.http import HttpPool
 from llama_router.messages import ChatRequest
 from llama_router.ratelimits import RateLimitInfo, parse_rate_limits
@@ -129,16 +128,8 @@ class StainlessBackend(Backend):
                 self._chat_path, cast_to=httpx.Response, body=body
             )
             limits = parse_rate_limits(response.headers)
-            try:
-                data = json.loads(response.content)
-            except ValueError as exc:
-                raise MalformedResponseError(
-                    f"reply is not JSON: {response.text[:200]!r}",
-                    provider=self.provider,
-                    deployment=self.target.name,
-                ) from exc
             return parse_chat_completion(
-                data,
+                self._json(response),
                 provider=self.provider,
                 deployment=self.target.name,
                 rate_limits=_or_none(limits),
