@@ -80,6 +80,9 @@ class Deployment(BaseModel):
     input_price_per_mtok: float | None = Field(default=None, ge=0)
     output_price_per_mtok: float | None = Field(default=None, ge=0)
     tags: frozenset[str] = frozenset()
+    allow_insecure_http: bool = False
+    """Allow a plain ``http://`` base URL to a non-loopback host for a deployment that sends a
+    key (refused by default: the key would cross the network in clear text)."""
     max_concurrency: int | None = Field(default=None, gt=0)
     """Most requests in flight at once on this deployment (client-side)."""
     rpm: int | None = Field(default=None, gt=0)
@@ -171,6 +174,11 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
 def resolve_deployment(
     deployment: Deployment, catalog: ModelCatalog, env: Mapping[str, str] | None = None
 ) -> Target:
@@ -240,6 +248,19 @@ def resolve_deployment(
     elif price is None and provider in _LOCAL_PROVIDERS:
         price = Price(
             input_per_mtok=0, output_per_mtok=0, as_of=date.today(), source="local engine"
+        )
+
+    if (
+        base_url is not None
+        and base_url.lower().startswith("http://")
+        and api_key is not None
+        and not _is_loopback(base_url)
+        and not deployment.allow_insecure_http
+    ):
+        raise ConfigurationError(
+            f"{provider} base_url {_origin(base_url)} is plain http://: the API key would be "
+            "sent in clear text. Use https://, or set allow_insecure_http=True if the network "
+            "is trusted."
         )
 
     is_local = provider in _LOCAL_PROVIDERS or (

@@ -187,3 +187,32 @@ async def test_router_repr_hides_keys() -> None:
         assert_no_key([repr(router), repr(router.deployments[0].target), str(vars(router))])
     finally:
         await router.aclose()
+
+
+@pytest.mark.parametrize("provider", ["groq", "together", "replicate"])
+def test_plain_http_to_a_remote_host_is_refused_for_keyed_deployments(provider: str) -> None:
+    from llama_router import ConfigurationError, ModelCatalog
+    from llama_router.deployments import resolve_deployment
+
+    model = "llama-3-8b" if provider == "replicate" else "llama-3.1-8b"
+    insecure = Deployment(provider=provider, model=model, base_url="http://gateway.example.com")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError) as info:
+        resolve_deployment(insecure, ModelCatalog.default(), FAKE_KEYS)
+    assert "clear text" in str(info.value)
+    assert "allow_insecure_http=True" in str(info.value)
+    assert_no_key([str(info.value)])
+    allowed = insecure.model_copy(update={"allow_insecure_http": True})
+    assert resolve_deployment(allowed, ModelCatalog.default(), FAKE_KEYS).base_url
+    loopback = insecure.model_copy(update={"base_url": "http://127.0.0.1:9000"})
+    assert resolve_deployment(loopback, ModelCatalog.default(), FAKE_KEYS).base_url
+
+
+def test_keyless_local_servers_may_use_plain_http() -> None:
+    from llama_router import ConfigurationError, ModelCatalog
+    from llama_router.deployments import resolve_deployment
+
+    lan = Deployment(provider="llamacpp", model="m", base_url="http://192.0.2.10:8080")
+    assert resolve_deployment(lan, ModelCatalog.default(), {}).base_url == "http://192.0.2.10:8080"
+    keyed = lan.model_copy(update={"api_key": LOCAL_KEY})
+    with pytest.raises(ConfigurationError, match="clear text"):
+        resolve_deployment(keyed, ModelCatalog.default(), {})
