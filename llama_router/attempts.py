@@ -327,8 +327,8 @@ class Dispatcher:
                         hedged=hedged,
                     )
                 )
-                if probe:
-                    await self.store.release_probe(name)
+            if probe:  # never leave a half-open circuit waiting on a probe that was cancelled
+                await self.store.release_probe(name)
             raise
         finally:
             if ticket is not None:
@@ -682,8 +682,9 @@ class Dispatcher:
                 attempt_request = request.with_assistant_prefix(text)
                 resume_at = len(text)
                 continue
-            except BaseException:
+            except BaseException:  # the caller left (or was cancelled) mid-stream
                 await gen.aclose()
+                await self.store.release_probe(cand.name)
                 raise
             if result is None:
                 result = BackendResult(text="", finish_reason="stop", usage=_ZERO)

@@ -453,3 +453,19 @@ async def test_probes_open_the_circuit_of_a_dead_local_engine_before_users_hit_i
         assert local.calls == 0
         local.healthy = True
     assert r._prober is not None and r._prober._task is None  # cancelled on close
+
+
+async def test_a_cancelled_probe_does_not_leave_the_circuit_stuck_half_open() -> None:
+    a = ScriptedBackend("a", [Step(ttft=0, error=unavailable)] * 5 + [Step(ttft=10.0)])
+    b = ScriptedBackend("b", Step(ttft=0))
+    r = router(a, b, retry=RetryPolicy(max_retries=0), health=HealthConfig(open_for=30.0))
+    for _ in range(5):
+        await r.chat(MODEL, HI)
+    await asyncio.sleep(31)
+    probe = asyncio.create_task(r.chat(MODEL, HI))  # takes the half-open probe on a
+    await asyncio.sleep(1)
+    probe.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+    a.steps = [Step(ttft=0)]
+    assert (await r.chat(MODEL, HI)).deployment == "a"  # the probe slot was given back
