@@ -483,7 +483,9 @@ class Dispatcher:
         end = clock()
         backend = self._backends[cand.name]
         hedged = run.hedged and cand.name != decision.ranked[0].name
-        run.route.append(attempt_record(backend, None, end - run.started_at[cand.name], hedged))
+        run.route.append(
+            attempt_record(backend, None, end - run.started_at[cand.name], hedged, result.usage)
+        )
         response = build_response(
             request,
             backend,
@@ -639,6 +641,7 @@ class Dispatcher:
                 continuations.append(Continuation(deployment=cand.name, offset=resume_at))
                 resume_at = None
             result: BackendResult | None = None
+            chunks_here = 0
             try:
                 idle = self.timeouts.idle
                 while True:
@@ -649,6 +652,7 @@ class Dispatcher:
                             first_token = clock()
                         if isinstance(item, TextDelta):
                             parts.append(item.text)
+                            chunks_here += 1
                         yield item
                     try:
                         async with _timeout(min(idle, run.deadline - clock())):
@@ -665,7 +669,8 @@ class Dispatcher:
                 # Text has reached the caller (the first item is always yielded first).
                 await gen.aclose()
                 now = clock()
-                run.route.append(attempt_record(backend, exc, now - attempt_start))
+                received = Usage(completion_tokens=chunks_here)
+                run.route.append(attempt_record(backend, exc, now - attempt_start, usage=received))
                 run.errors.append(exc)
                 await self._record_failure(cand.name, now, exc)
                 text = "".join(parts)
@@ -690,7 +695,9 @@ class Dispatcher:
                 result = BackendResult(text="", finish_reason="stop", usage=_ZERO)
             end = clock()
             hedged = run.hedged and cand.name != ranked[0].name
-            run.route.append(attempt_record(backend, None, end - attempt_start, hedged))
+            run.route.append(
+                attempt_record(backend, None, end - attempt_start, hedged, result.usage)
+            )
             full = result if not continuations else _with_text(result, "".join(parts))
             response = build_response(
                 request,

@@ -13,9 +13,11 @@ from llama_router.exceptions import (
     ProviderError,
 )
 from llama_router.messages import ChatRequest
-from llama_router.responses import Attempt, ChatResponse
+from llama_router.responses import Attempt, ChatResponse, Usage
 
 __all__ = ["attempt_record", "build_response", "next_candidates"]
+
+_NO_USAGE = Usage()
 
 
 def next_candidates(
@@ -38,10 +40,17 @@ def next_candidates(
 
 
 def attempt_record(
-    backend: Backend, error: LlamaRouterError | None, elapsed: float, hedged: bool = False
+    backend: Backend,
+    error: LlamaRouterError | None,
+    elapsed: float,
+    hedged: bool = False,
+    usage: Usage = _NO_USAGE,
 ) -> Attempt:
     status = error.status_code if isinstance(error, ProviderError) else None
+    price = backend.target.price
     return Attempt(
+        usage=usage,
+        cost_usd=price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None,
         deployment=backend.target.name,
         provider=backend.provider,
         outcome="ok" if error is None else "error",
@@ -63,7 +72,9 @@ def build_response(
 ) -> ChatResponse:
     target = backend.target
     usage = result.usage
-    price = target.price
+    cost = None
+    if target.price is not None:
+        cost = sum(a.cost_usd for a in route if a.cost_usd is not None)
     return ChatResponse(
         text=result.text,
         tool_calls=result.tool_calls,
@@ -72,7 +83,7 @@ def build_response(
         provider_timings=result.timings,
         time_to_first_token_s=ttft,
         latency_s=latency,
-        cost_usd=price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None,
+        cost_usd=cost,
         provider=backend.provider,
         deployment=target.name,
         model=request.model,

@@ -91,6 +91,12 @@ class Attempt(BaseModel):
     elapsed_s: float = 0.0
     hedged: bool = False
     """This attempt was started as a hedge while another was still running."""
+    usage: Usage = Usage()
+    """Tokens this attempt consumed as far as the router knows: the provider's usage when it
+    finished; for a stream that broke after sending text, one completion token per chunk
+    received (prompt tokens unknown); nothing for an attempt that failed before any text."""
+    cost_usd: float | None = None
+    """``usage`` priced with the deployment's prices (``None`` when unpriced)."""
 
 
 class Continuation(BaseModel):
@@ -120,7 +126,8 @@ class ChatResponse(BaseModel):
     latency_s: float = 0.0
     """Measured by us: request start to the end of the reply on the answering deployment."""
     cost_usd: float | None = None
-    """Priced from the deployment's prices; ``None`` when the price is unknown."""
+    """Every attempt's priced usage, summed (a continued stream pays for both parts);
+    ``None`` when the answering deployment has no price."""
     provider: str
     deployment: str
     model: str
@@ -131,6 +138,14 @@ class ChatResponse(BaseModel):
     """Every attempt made for this response, in order; the last ``ok`` one answered."""
     continuations: tuple[Continuation, ...] = ()
     """Where a stream was resumed after a mid-answer failure (opt-in continuation)."""
+
+    @property
+    def total_usage(self) -> Usage:
+        """Usage summed over every attempt in the route (``usage`` is the answer's own)."""
+        total = Usage()
+        for attempt in self.route:
+            total = total + attempt.usage
+        return total
 
 
 @dataclass(frozen=True, slots=True)
