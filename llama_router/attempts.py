@@ -226,6 +226,26 @@ class Dispatcher:
             stream=stream,
         )
 
+    async def _rank(self, run: _Run, *, stream: bool) -> Decision:
+        """The policy's ranking. When every deployment is only cooling down (Retry-After,
+        open circuit) and one comes back before the deadline, wait for it instead of failing."""
+        while True:
+            now = self._clock()
+            ctx = await self.context(run.request, stream=stream, now=now)
+            try:
+                return self._decide(ctx)
+            except BudgetExceededError:
+                raise
+            except NoDeploymentAvailableError:
+                waiting = [
+                    c.health.available_at
+                    for c in ctx.candidates
+                    if c.health.available_at > now and c.unsupported is None
+                ]
+                if not waiting or min(waiting) >= run.deadline:
+                    raise
+                await self._sleep(min(waiting) - now)
+
     def _decide(self, ctx: RoutingContext) -> Decision:
         decision = self.policy.decide(ctx)
         if decision.ranked:
@@ -281,8 +301,14 @@ class Dispatcher:
         hedged: bool = False,
     ) -> T:
         name = cand.name
-        probe = cand.health.circuit != "closed"
-        if probe and not await self.store.try_probe(name, self._clock()):
+        # Re-read health now: since the request was ranked, another request may have put this
+        # deployment into a cooldown (Retry-After) or opened its circuit.
+        now = self._clock()
+        health = (await self.store.snapshot((name,), now))[name]
+        if now < health.available_at:
+            raise _Skip("cooling down or circuit open")
+        probe = health.circuit != "closed"
+        if probe and not await self.store.try_probe(name, now):
             raise _Skip("half-open probe already in flight")
         try:
             ticket = await self._acquire(run, cand, can_skip)
@@ -312,7 +338,7 @@ class Dispatcher:
                 ) from exc
         except ProviderError as exc:
             now = self._clock()
-            run.route.append(attempt_record(backend, exc, now - start, hedged))
+            run.route.append(attempt_record(backend, exc, now - start, hedged, started_at=start))
             run.errors.append(exc)
             await self._record_failure(name, now, exc)
             raise
@@ -471,10 +497,18 @@ class Dispatcher:
     # -- chat ----------------------------------------------------------------------------------
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        clock = self._clock
-        now = clock()
+        now = self._clock()
         run = _Run(request, now, now + self.timeouts.total)
-        decision = self._decide(await self.context(request, stream=False, now=now))
+        try:
+            return await self._chat(run)
+        except LlamaRouterError as exc:
+            _attach_route(exc, run)
+            raise
+
+    async def _chat(self, run: _Run) -> ChatResponse:
+        clock = self._clock
+        request = run.request
+        decision = await self._rank(run, stream=False)
 
         async def call(backend: Backend, req: ChatRequest) -> BackendResult:
             return await backend.chat(req)
@@ -483,9 +517,8 @@ class Dispatcher:
         end = clock()
         backend = self._backends[cand.name]
         hedged = run.hedged and cand.name != decision.ranked[0].name
-        run.route.append(
-            attempt_record(backend, None, end - run.started_at[cand.name], hedged, result.usage)
-        )
+        began = run.started_at[cand.name]
+        run.route.append(attempt_record(backend, None, end - began, hedged, result.usage, began))
         response = build_response(
             request,
             backend,
@@ -616,12 +649,22 @@ class Dispatcher:
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         """Deltas as they arrive, then :class:`StreamDone` with the aggregated response."""
-        clock = self._clock
-        now = clock()
+        now = self._clock()
         run = _Run(request, now, now + self.timeouts.total)
-        ranked: Sequence[Candidate] = self._decide(
-            await self.context(request, stream=True, now=now)
-        ).ranked
+        events = self._stream(run)
+        try:
+            async for event in events:
+                yield event
+        except LlamaRouterError as exc:
+            _attach_route(exc, run)
+            raise
+        finally:
+            await events.aclose()
+
+    async def _stream(self, run: _Run) -> AsyncGenerator[StreamEvent, None]:
+        clock = self._clock
+        request = run.request
+        ranked: Sequence[Candidate] = (await self._rank(run, stream=True)).ranked
         parts: list[str] = []
         continuations: list[Continuation] = []
         first_token: float | None = None
@@ -670,7 +713,11 @@ class Dispatcher:
                 await gen.aclose()
                 now = clock()
                 received = Usage(completion_tokens=chunks_here)
-                run.route.append(attempt_record(backend, exc, now - attempt_start, usage=received))
+                run.route.append(
+                    attempt_record(
+                        backend, exc, now - attempt_start, usage=received, started_at=attempt_start
+                    )
+                )
                 run.errors.append(exc)
                 await self._record_failure(cand.name, now, exc)
                 text = "".join(parts)
@@ -696,7 +743,9 @@ class Dispatcher:
             end = clock()
             hedged = run.hedged and cand.name != ranked[0].name
             run.route.append(
-                attempt_record(backend, None, end - attempt_start, hedged, result.usage)
+                attempt_record(
+                    backend, None, end - attempt_start, hedged, result.usage, attempt_start
+                )
             )
             full = result if not continuations else _with_text(result, "".join(parts))
             response = build_response(
@@ -732,6 +781,12 @@ class _StopAtDeadline(stop_base):
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         return self.clock() + (retry_state.upcoming_sleep or 0.0) >= self.deadline
+
+
+def _attach_route(exc: LlamaRouterError, run: _Run) -> None:
+    """Give an error that reaches the caller the attempts made for the request."""
+    if not getattr(exc, "route", None):
+        exc.route = tuple(run.route)
 
 
 def _rate_limit_cooldown(exc: RateLimitedError, default: float) -> float:

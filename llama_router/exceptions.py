@@ -69,7 +69,11 @@ __all__ = [
 
 
 class LlamaRouterError(Exception):
-    """Root of every error raised by llama_router."""
+    """Root of every error raised by llama_router.
+
+    Errors raised by a router call carry ``route``: every attempt made for the request."""
+
+    route: tuple[Attempt, ...] = ()
 
 
 class ConfigurationError(LlamaRouterError):

@@ -45,6 +45,7 @@ def attempt_record(
     elapsed: float,
     hedged: bool = False,
     usage: Usage = _NO_USAGE,
+    started_at: float | None = None,
 ) -> Attempt:
     status = error.status_code if isinstance(error, ProviderError) else None
     price = backend.target.price
@@ -57,6 +58,8 @@ def attempt_record(
         error=None if error is None else type(error).__name__,
         status_code=status,
         elapsed_s=elapsed,
+        started_at=started_at,
+        retry_after=error.retry_after if isinstance(error, ProviderError) else None,
         hedged=hedged,
     )
 

@@ -89,6 +89,10 @@ class Attempt(BaseModel):
     """The exception class name when the attempt failed."""
     status_code: int | None = None
     elapsed_s: float = 0.0
+    started_at: float | None = None
+    """When the attempt started, on the router's clock."""
+    retry_after: float | None = None
+    """The wait the provider asked for when it refused (429 / 503 with Retry-After)."""
     hedged: bool = False
     """This attempt was started as a hedge while another was still running."""
     usage: Usage = Usage()
