@@ -70,7 +70,8 @@ class Fault:
 
     @classmethod
     def stall(cls, seconds: float, after_tokens: int = 0) -> Fault:
-        """Stop sending for ``seconds`` before the reply or after some tokens."""
+        """Go silent for ``seconds`` (before the reply or after some tokens), then drop the
+        connection, as a hung upstream does."""
         return cls("stall", seconds=seconds, after_tokens=after_tokens)
 
     @classmethod
@@ -121,6 +122,12 @@ class LoggedRequest:
     fault: Fault | None
     sent_text: str = ""
     """The answer text actually written to the socket (the ground truth)."""
+    sent_tokens: int = 0
+    """How many tokens of it were written."""
+    at: float = 0.0
+    """When the request arrived (event-loop time)."""
+    first_write_at: float | None = None
+    """When the first token was written (event-loop time)."""
     completed: bool = False
     usage: tuple[int, int] | None = None
     """(prompt, completion) tokens the emulator reported."""
@@ -162,6 +169,7 @@ class ProviderEmulator:
         self._ids = itertools.count(1)
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
+        self._readers: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -251,6 +259,7 @@ class ProviderEmulator:
                     headers[name.strip().lower()] = value.strip()
                 length = int(headers.get("content-length", "0") or 0)
                 body = await reader.readexactly(length) if length else b""
+                self._readers[writer] = reader
                 keep_alive = await self._dispatch(method, target, headers, body, writer)
                 if not keep_alive:
                     return
@@ -264,6 +273,7 @@ class ProviderEmulator:
             if task is not None:
                 self._handlers.discard(task)
             self._writers.discard(writer)
+            self._readers.pop(writer, None)
             with contextlib.suppress(Exception):
                 writer.close()
 
@@ -319,7 +329,9 @@ class ProviderEmulator:
             return await self._send(writer, 404, b'{"error": "not found"}')
         stream = bool(body.get("stream", provider == "ollama"))
         fault = self._next_fault(provider)
-        entry = LoggedRequest(provider, path, stream, body, headers, fault)
+        entry = LoggedRequest(
+            provider, path, stream, body, headers, fault, at=asyncio.get_running_loop().time()
+        )
         self._state.log.append(entry)
         behaviour = self._state.behaviour.get(provider, Behaviour())
         if behaviour.delay_to_headers:
@@ -329,6 +341,7 @@ class ProviderEmulator:
                 raise _Reset
             if fault.kind == "stall":
                 await asyncio.sleep(fault.seconds)
+                raise _Reset
             if fault.kind == "status":
                 return await self._error(provider, fault, writer)
             if fault.kind == "malformed":
@@ -340,6 +353,7 @@ class ProviderEmulator:
         if behaviour.ttft:
             await asyncio.sleep(behaviour.ttft)
         entry.sent_text = "".join(tokens)
+        entry.sent_tokens = len(tokens)
         entry.completed = True
         entry.usage = (_prompt_tokens(body), len(tokens))
         return await self._send(
@@ -385,24 +399,32 @@ class ProviderEmulator:
         for i, token in enumerate(tokens):
             if fault is not None and i == fault.after_tokens and fault.after_tokens > 0:
                 if fault.kind == "reset":
+                    await asyncio.sleep(0.01)  # let what was sent reach the client first
                     raise _Reset
                 if fault.kind == "stall":
                     await asyncio.sleep(fault.seconds)
-                elif fault.kind == "truncate":
+                    raise _Reset
+                if fault.kind == "truncate":
                     await writer.drain()
                     return
-                elif fault.kind == "malformed":
+                if fault.kind == "malformed":
                     writer.write(b'data: {"choices": [ {\n\n' if not ndjson else b'{"message": \n')
                     await writer.drain()
                     return
-                elif fault.kind == "error_event":
+                if fault.kind == "error_event":
                     writer.write(_stream_error(provider, fault.status))
                     await writer.drain()
                     return
             if i and gap:
                 await asyncio.sleep(gap)
+            reader = self._readers.get(writer)
+            if reader is not None and reader.at_eof():
+                raise _Reset  # the client has gone: what we write now is never received
             writer.write(_chunk(provider, model, token))
+            if entry.first_write_at is None:
+                entry.first_write_at = asyncio.get_running_loop().time()
             entry.sent_text += token
+            entry.sent_tokens += 1
             await writer.drain()
         usage = (_prompt_tokens(body), len(tokens))
         writer.write(_final(provider, model, usage, bool(body.get("stream_options"))))
