@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
@@ -53,8 +54,10 @@ __all__ = [
     "error_for_response",
     "error_for_status",
     "error_from_httpx",
+    "count_field",
     "error_info",
     "require_sdk",
+    "seconds_field",
 ]
 
 
@@ -183,6 +186,22 @@ class Backend(ABC):
             if mapped is None:
                 raise
             raise mapped from exc
+
+
+def count_field(value: object) -> int:
+    """A token count from a reply: a non-negative int, else 0 (replies are not trusted)."""
+    return value if type(value) is int and value >= 0 else 0
+
+
+def seconds_field(value: object, scale: float = 1.0) -> float | None:
+    """A duration from a reply, times ``scale``: a finite non-negative number, else None."""
+    if type(value) not in (int, float):
+        return None
+    try:
+        number = float(value) * scale  # type: ignore[arg-type]
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def require_sdk(module: str, provider: str, extra: str | None = None) -> ModuleType:

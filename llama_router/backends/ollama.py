@@ -28,10 +28,12 @@ from llama_router.backends.base import (
     BackendResult,
     HealthReport,
     StreamItem,
+    count_field,
     error_for_response,
     error_for_status,
     error_from_httpx,
     require_sdk,
+    seconds_field,
 )
 from llama_router.deployments import Target
 from llama_router.exceptions import (
@@ -121,11 +123,10 @@ def build_ollama_body(
 
 
 def _seconds(value: object) -> float | None:
-    return value * _NS if type(value) is int else None
+    return seconds_field(value, _NS) if type(value) is int else None
 
 
-def _count(value: object) -> int:
-    return value if type(value) is int else 0
+_count = count_field
 
 
 class OllamaBackend(Backend):

@@ -12,7 +12,13 @@ from collections.abc import AsyncIterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from llama_router.backends.base import BackendResult, StreamItem, error_for_status
+from llama_router.backends.base import (
+    BackendResult,
+    StreamItem,
+    count_field,
+    error_for_status,
+    seconds_field,
+)
 from llama_router.exceptions import MalformedResponseError, StreamInterruptedError
 from llama_router.messages import ChatRequest, GenerationSettings, Message, ToolCall
 from llama_router.ratelimits import RateLimitInfo
@@ -125,12 +131,8 @@ def build_chat_body(
     return body
 
 
-def _int(value: object) -> int:
-    return value if type(value) is int else 0
-
-
-def _float(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+_int = count_field
+_float = seconds_field
 
 
 def parse_usage(raw: object) -> Usage:

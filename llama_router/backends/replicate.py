@@ -38,10 +38,12 @@ from llama_router.backends.base import (
     Capabilities,
     HealthReport,
     StreamItem,
+    count_field,
     error_for_response,
     error_for_status,
     error_from_httpx,
     require_sdk,
+    seconds_field,
 )
 from llama_router.deployments import Target
 from llama_router.exceptions import (
@@ -87,8 +89,7 @@ def build_replicate_input(request: ChatRequest) -> dict[str, Any]:
     return data
 
 
-def _float(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+_float = seconds_field
 
 
 def _boot_seconds(prediction: dict[str, Any]) -> float | None:
@@ -249,7 +250,7 @@ class ReplicateBackend(Backend):
         metrics = metrics if isinstance(metrics, dict) else {}
         out_tokens = metrics.get("output_token_count")
         in_tokens = metrics.get("input_token_count")
-        completion = out_tokens if type(out_tokens) is int else 0
+        completion = count_field(out_tokens)
         cap = request.settings.max_tokens
         finish: FinishReason = "length" if cap is not None and completion >= cap else "stop"
         model = prediction.get("model")
@@ -257,7 +258,7 @@ class ReplicateBackend(Backend):
             text=text,
             finish_reason=finish,
             usage=Usage(
-                prompt_tokens=in_tokens if type(in_tokens) is int else 0,
+                prompt_tokens=count_field(in_tokens),
                 completion_tokens=completion,
             ),
             timings=ProviderTimings(
