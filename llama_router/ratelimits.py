@@ -9,6 +9,7 @@ or an HTTP date; the Stainless SDKs also honour ``retry-after-ms``.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -54,9 +55,11 @@ def parse_duration(value: str | None) -> float | None:
     if not text:
         return None
     try:
-        return max(float(text), 0.0)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        return max(number, 0.0) if math.isfinite(number) else None
     pos = 0
     total = 0.0
     for match in _GO_PART.finditer(text):
@@ -64,7 +67,7 @@ def parse_duration(value: str | None) -> float | None:
             return None
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
-    if pos != len(text) or pos == 0:
+    if pos != len(text) or pos == 0 or not math.isfinite(total):
         return None
     return total
 
@@ -73,10 +76,9 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     """Seconds to wait from ``retry-after-ms``, or ``retry-after`` as seconds or HTTP date."""
     ms = headers.get("retry-after-ms")
     if ms is not None:
-        try:
-            return max(float(ms) / 1000.0, 0.0)
-        except ValueError:
-            pass
+        millis = parse_duration(ms)
+        if millis is not None:
+            return millis / 1000.0
     raw = headers.get("retry-after")
     if raw is None:
         return None
@@ -95,9 +97,10 @@ def _int(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return int(float(value))
+        number = float(value)
     except ValueError:
         return None
+    return int(number) if math.isfinite(number) and number >= 0 else None
 
 
 _PREFIXES = (b"x-ratelimit", b"x-tokenlimit", b"retry-after")
