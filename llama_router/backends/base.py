@@ -171,7 +171,7 @@ class Backend(ABC):
         """The response body parsed as JSON, or :class:`MalformedResponseError`."""
         try:
             return json.loads(response.content)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise self._malformed(f"reply is not JSON: {response.text[:200]!r}") from exc
 
     @contextlib.contextmanager
@@ -188,9 +188,13 @@ class Backend(ABC):
             raise mapped from exc
 
 
+_MAX_COUNT = 10**12  # more tokens than any real reply; beyond it a count is garbage
+
+
 def count_field(value: object) -> int:
-    """A token count from a reply: a non-negative int, else 0 (replies are not trusted)."""
-    return value if type(value) is int and value >= 0 else 0
+    """A token count from a reply: a non-negative int of sane size, else 0 (replies are not
+    trusted: a huge count would overflow prices and speeds)."""
+    return value if type(value) is int and 0 <= value <= _MAX_COUNT else 0
 
 
 def seconds_field(value: object, scale: float = 1.0) -> float | None:
@@ -227,7 +231,7 @@ def error_info(body: object) -> tuple[str, str | None, str | None]:
         text = body
         try:
             body = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return (text.strip()[:500] or "no error message", None, None)
     if isinstance(body, Mapping):
         err = body.get("error", body)

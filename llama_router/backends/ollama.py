@@ -66,7 +66,7 @@ def _message(message: Message) -> dict[str, Any]:
 def _json_object(text: str) -> object:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
 
 
@@ -220,7 +220,7 @@ class OllamaBackend(Backend):
                 )
                 for i, c in enumerate(raw)
             )
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:  # ValueError: pydantic
             raise self._malformed(f"unexpected tool_calls shape: {raw!r:.200}") from exc
 
     async def chat(self, request: ChatRequest) -> BackendResult:
@@ -261,7 +261,7 @@ class OllamaBackend(Backend):
                         continue
                     try:
                         obj = json.loads(line)
-                    except ValueError as exc:
+                    except (ValueError, RecursionError) as exc:
                         raise self._malformed(f"stream line is not JSON: {line[:200]!r}") from exc
                     if type(obj) is not dict:
                         raise self._malformed("stream line is not a JSON object")

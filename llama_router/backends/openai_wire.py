@@ -232,7 +232,7 @@ def parse_chat_completion(
 def _parse_json_line(payload: str, provider: str, deployment: str) -> Any:
     try:
         return json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise MalformedResponseError(
             f"stream chunk is not JSON: {payload[:200]!r}", provider=provider, deployment=deployment
         ) from exc
@@ -297,6 +297,10 @@ class OpenAIStreamParser:
                     content = delta.get("content")
                     tool_deltas = delta.get("tool_calls")
                     reason = choice.get("finish_reason")
+                    if content is not None and type(content) is not str:
+                        raise TypeError("delta.content is not a string")
+                    if tool_deltas is not None and type(tool_deltas) is not list:
+                        raise TypeError("delta.tool_calls is not a list")
                 except (AttributeError, IndexError, KeyError, TypeError) as exc:
                     raise MalformedResponseError(
                         f"unexpected stream chunk shape: {payload[:200]!r}",

@@ -361,7 +361,7 @@ class ReplicateBackend(Backend):
     def _check_done(self, payload: str) -> None:
         try:
             info = json.loads(payload) if payload.strip() else {}
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise self._malformed(f"done event is not JSON: {payload[:200]!r}") from exc
         reason = info.get("reason") if isinstance(info, dict) else None
         if reason:
