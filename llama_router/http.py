@@ -8,13 +8,15 @@ but are handed the same transport.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Literal
 
 import httpx
 
 from llama_router.exceptions import MissingDependencyError
 
-__all__ = ["HttpPool", "TransportName"]
+__all__ = ["HttpPool", "JsonEndpoint", "TransportName"]
 
 TransportName = Literal["httpx", "aiohttp"]
 
@@ -78,3 +80,51 @@ class HttpPool:
             await self._client.aclose()
         else:
             await self.transport.aclose()
+
+
+class JsonEndpoint:
+    """One JSON ``POST`` endpoint of a deployment, prepared once.
+
+    URL, headers and timeouts are parsed when the deployment is created, so a call only
+    encodes its body and hands the request to the pool's transport. That skips what
+    ``httpx.AsyncClient`` (and a Stainless SDK's request builder on top of it) redoes on
+    every call: merging and validating headers, joining URLs, auth flows, redirects and the
+    cookie jar, none of which an LLM API uses. It is the largest saving of client CPU per
+    call that profiling found (``bench/README.md``).
+    """
+
+    __slots__ = ("_headers", "_timeout", "_transport", "_url")
+
+    def __init__(
+        self, pool: HttpPool, url: str, headers: Mapping[str, str], timeout: httpx.Timeout
+    ) -> None:
+        self._transport = pool.transport
+        self._url = httpx.URL(url)
+        self._headers = httpx.Headers(
+            {"Accept": "application/json", **headers, "Content-Type": "application/json"}
+        )
+        self._timeout = timeout.as_dict()
+
+    async def post(self, body: object, *, stream: bool = False) -> httpx.Response:
+        """Send ``body`` as JSON. With ``stream=False`` the reply is read and closed; with
+        ``stream=True`` the caller reads it and must ``aclose()`` it."""
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        request = httpx.Request(
+            "POST",
+            self._url,
+            headers=self._headers,
+            content=content,
+            extensions={"timeout": self._timeout},
+        )
+        try:
+            response = await self._transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request  # as httpx.AsyncClient does: errors name their request
+            raise
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response

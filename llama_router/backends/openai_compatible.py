@@ -25,7 +25,7 @@ from llama_router.backends.openai_wire import (
 )
 from llama_router.deployments import Target
 from llama_router.exceptions import ProviderError
-from llama_router.http import HttpPool
+from llama_router.http import HttpPool, JsonEndpoint
 from llama_router.messages import ChatRequest
 
 __all__ = ["OpenAICompatibleBackend"]
@@ -52,6 +52,7 @@ class OpenAICompatibleBackend(Backend):
         if target.api_key is not None:
             self._headers["Authorization"] = f"Bearer {target.api_key.get_secret_value()}"
         self._timeout = httpx.Timeout(target.timeout, connect=target.connect_timeout)
+        self._endpoint = JsonEndpoint(http, self._chat_url, self._headers, self._timeout)
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return build_chat_body(request, self.target.model_id, stream=stream)
@@ -64,9 +65,7 @@ class OpenAICompatibleBackend(Backend):
     async def chat(self, request: ChatRequest) -> BackendResult:
         body = self._body(request, stream=False)
         with self._mapped_errors():
-            response = await self._client.post(
-                self._chat_url, json=body, headers=self._headers, timeout=self._timeout
-            )
+            response = await self._endpoint.post(body)
             if response.status_code >= 400:
                 raise error_for_response(
                     response, provider=self.provider, deployment=self.target.name
@@ -79,9 +78,8 @@ class OpenAICompatibleBackend(Backend):
         body = self._body(request, stream=True)
         parser = OpenAIStreamParser(provider=self.provider, deployment=self.target.name)
         with self._mapped_errors():
-            async with self._client.stream(
-                "POST", self._chat_url, json=body, headers=self._headers, timeout=self._timeout
-            ) as response:
+            response = await self._endpoint.post(body, stream=True)
+            try:
                 if response.status_code >= 400:
                     await response.aread()
                     raise error_for_response(
@@ -89,6 +87,8 @@ class OpenAICompatibleBackend(Backend):
                     )
                 async for item in parser.events(response.aiter_lines()):
                     yield item
+            finally:
+                await response.aclose()
 
     async def health(self) -> HealthReport:
         return await self._models_health()

@@ -1,9 +1,12 @@
 """Shared base for the Stainless-generated SDKs (``groq``, ``together`` 2.x/3.x).
 
-The SDK builds and authenticates each request and turns HTTP errors into its exception
-classes; we ask it for the raw ``httpx.Response`` (``cast_to=httpx.Response``, the SDKs'
-documented way to make custom requests) and parse the body and the SSE stream ourselves.
-That skips one pydantic object per chunk and halves client CPU (see ``bench/``).
+The SDK client is built once per deployment: it resolves the key, the base URL and the
+headers it sends (authentication, ``User-Agent``, ``X-Stainless-*``). Chat calls then send
+that prepared request through the router's transport (:class:`JsonEndpoint`) and we parse the
+body and the SSE stream ourselves: the SDK's per-call request builder (header merging and
+validation, URL joining, the client's cookie jar) and its pydantic object per chunk cost more
+client CPU than the rest of the router together (profiles in ``bench/README.md``). Health
+checks still go through the SDK (``GET /models``), so its error classes are mapped too.
 
 The SDK's own retries are off (``max_retries=0``): the router owns retries. The SDK is
 handed the router's shared ``httpx.AsyncClient``; we never call the SDK's ``close()``
@@ -35,15 +38,11 @@ from llama_router.backends.openai_wire import (
 )
 from llama_router.deployments import Target
 from llama_router.exceptions import ProviderError
-from llama_router.http import HttpPool
+from llama_router.http import HttpPool, JsonEndpoint
 from llama_router.messages import ChatRequest
 from llama_router.ratelimits import RateLimitInfo, parse_rate_limits
 
 __all__ = ["StainlessBackend"]
-
-# The Stainless SDKs return the unread response when this header is "stream".
-# (a fresh dict per call: the SDK may keep a reference to the options it is given)
-_RAW_STREAM_HEADERS = (("X-Stainless-Raw-Response", "stream"),)
 
 
 class StainlessBackend(Backend):
@@ -76,6 +75,19 @@ class StainlessBackend(Backend):
             http_client=http.client,
         )
         self._chat_path = self._chat_path_for(base_url)
+        self._endpoint = JsonEndpoint(
+            http,
+            self._chat_url(),
+            {k: v for k, v in self._client.default_headers.items() if isinstance(v, str)},
+            httpx.Timeout(target.timeout, connect=target.connect_timeout),
+        )
+
+    def _chat_url(self) -> str:
+        """The chat URL exactly as the SDK would build it from its base URL."""
+        if self._chat_path.startswith(("http://", "https://")):
+            return self._chat_path
+        base = str(self._client.base_url).rstrip("/")
+        return base + self._chat_path
 
     def _chat_path_for(self, base_url: str | None) -> str:
         raise NotImplementedError
@@ -112,6 +124,15 @@ class StainlessBackend(Backend):
             status, body, provider=self.provider, deployment=self.target.name, headers=headers
         )
 
+    def _response_error(self, response: httpx.Response) -> ProviderError:
+        """The typed error for an HTTP error reply to a chat call (body read), chained to
+        the ``httpx.HTTPStatusError`` that carries the request and response."""
+        error = self._status_error(response.status_code, response.content, response.headers)
+        error.__cause__ = httpx.HTTPStatusError(
+            f"HTTP {response.status_code}", request=response.request, response=response
+        )
+        return error
+
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return build_chat_body(
             request,
@@ -124,9 +145,9 @@ class StainlessBackend(Backend):
     async def chat(self, request: ChatRequest) -> BackendResult:
         body = self._body(request, stream=False)
         with self._mapped_errors():
-            response: httpx.Response = await self._client.post(
-                self._chat_path, cast_to=httpx.Response, body=body
-            )
+            response = await self._endpoint.post(body)
+            if response.status_code >= 400:
+                raise self._response_error(response)
             limits = parse_rate_limits(response.headers)
             return parse_chat_completion(
                 self._json(response),
@@ -138,13 +159,11 @@ class StainlessBackend(Backend):
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         body = self._body(request, stream=True)
         with self._mapped_errors():
-            response: httpx.Response = await self._client.post(
-                self._chat_path,
-                cast_to=httpx.Response,
-                body=body,
-                options={"headers": dict(_RAW_STREAM_HEADERS)},
-            )
+            response = await self._endpoint.post(body, stream=True)
             try:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._response_error(response)
                 parser = OpenAIStreamParser(
                     provider=self.provider,
                     deployment=self.target.name,
