@@ -111,6 +111,53 @@ else:  # pragma: no cover - Python 3.10
             return False
 
 
+class _IdleWatch:
+    """The idle timeout of one streamed attempt, for the cost of a clock read per chunk.
+
+    A timeout context per chunk would create and cancel a timer handle for every chunk. This
+    keeps one timer per stall window: each wait for a chunk only notes when it began, and
+    the timer, when it fires before the window has really passed, re-arms itself for the
+    rest. It cancels the reading task only while that task waits for the next chunk (time
+    the caller spends between chunks is not idleness), and at the request's deadline.
+    """
+
+    __slots__ = ("_deadline", "_handle", "_idle", "_loop", "fired", "since", "task")
+
+    def __init__(self, idle: float, left: float) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._loop = loop
+        self._idle = idle
+        self._deadline = now + left
+        self.since = now
+        """When the current wait for a chunk began (loop time)."""
+        self.task: asyncio.Task[object] | None = None
+        """The task waiting for a chunk, or None between chunks."""
+        self.fired = False
+        self._handle = loop.call_at(min(now + idle, self._deadline), self._check)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if self.task is not None:
+            due = min(self.since + self._idle, self._deadline)
+            if now >= due:
+                self.fired = True
+                self.task.cancel()
+                return
+        else:
+            due = min(now + self._idle, self._deadline)
+        self._handle = self._loop.call_at(due, self._check)
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+
+def _uncancel(task: asyncio.Task[object] | None) -> None:
+    """Withdraw a cancellation we made ourselves, so the task is not left marked cancelled."""
+    if task is not None and sys.version_info >= (3, 11):
+        task.uncancel()
+
+
 class _Limited(Exception):
     """A deployment's limits are full; ``wait`` seconds until a slot may free."""
 
@@ -685,8 +732,10 @@ class Dispatcher:
                 resume_at = None
             result: BackendResult | None = None
             chunks_here = 0
+            idle = self.timeouts.idle
+            watch = _IdleWatch(idle, run.deadline - clock())
+            loop_time = asyncio.get_running_loop().time
             try:
-                idle = self.timeouts.idle
                 while True:
                     if isinstance(item, BackendResult):
                         result = item
@@ -697,17 +746,23 @@ class Dispatcher:
                             parts.append(item.text)
                             chunks_here += 1
                         yield item
+                    watch.since = loop_time()
+                    watch.task = asyncio.current_task()
                     try:
-                        async with _timeout(min(idle, run.deadline - clock())):
-                            item = await gen.__anext__()
+                        item = await gen.__anext__()
                     except StopAsyncIteration:
                         break
-                    except (asyncio.TimeoutError, TimeoutError) as exc:
+                    except asyncio.CancelledError as exc:
+                        if not watch.fired:
+                            raise
+                        _uncancel(watch.task)
                         raise ProviderTimeoutError(
                             f"the stream stalled for {idle:g} s (or the deadline passed)",
                             provider=cand.provider,
                             deployment=cand.name,
                         ) from exc
+                    finally:
+                        watch.task = None
             except ProviderError as exc:
                 # Text has reached the caller (the first item is always yielded first).
                 await gen.aclose()
@@ -738,6 +793,8 @@ class Dispatcher:
                 await gen.aclose()
                 await self.store.release_probe(cand.name)
                 raise
+            finally:
+                watch.stop()
             if result is None:
                 result = BackendResult(text="", finish_reason="stop", usage=_ZERO)
             end = clock()

@@ -195,6 +195,45 @@ async def test_stream_idle_timeout_interrupts_after_text() -> None:
     assert b.calls == 0
 
 
+async def test_stream_idle_timeout_measures_exactly_the_wait_for_a_chunk() -> None:
+    # Chunks 4 s apart stay under a 5 s idle timeout, however long the stream runs.
+    a = ScriptedBackend("a", Step(tokens=("a", "b", "c", "d"), token_delay=4.0))
+    r = router(a, timeouts=Timeouts(total=300.0, idle=5.0))
+    texts, _ = await collect(r)
+    assert texts == ["a", "b", "c", "d"]
+    # A gap of 6 s fails exactly 5 s after the last chunk (which came at the 0.1 s TTFT).
+    slow = ScriptedBackend("slow", Step(tokens=("a", "b"), token_delay=6.0))
+    r = router(slow, timeouts=Timeouts(total=300.0, idle=5.0))
+    start = now()
+    with pytest.raises(StreamInterruptedError) as info:
+        await collect(r)
+    assert info.value.partial_text == "a"
+    assert now() - start == pytest.approx(0.1 + 5.0)
+
+
+async def test_time_the_caller_spends_between_chunks_is_not_idleness() -> None:
+    a = ScriptedBackend("a", Step(tokens=("a", "b", "c")))
+    r = router(a, timeouts=Timeouts(total=300.0, idle=5.0))
+    texts: list[str] = []
+    async with r.stream(MODEL, HI) as stream:
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                texts.append(event.text)
+                await asyncio.sleep(20.0)  # a slow consumer, four idle timeouts long
+    assert texts == ["a", "b", "c"]
+    assert stream.response.text == "abc"
+
+
+async def test_the_deadline_cuts_a_stream_that_never_stalls() -> None:
+    a = ScriptedBackend("a", Step(tokens=tuple("abcdefghij"), token_delay=3.0))
+    r = router(a, timeouts=Timeouts(total=10.0, idle=5.0))
+    start = now()
+    with pytest.raises(StreamInterruptedError) as info:
+        await collect(r)
+    assert info.value.partial_text == "abcd"
+    assert now() - start == pytest.approx(10.0, abs=0.02)
+
+
 # -- streams: no retry after the first token, continuation ----------------------------------
 
 
