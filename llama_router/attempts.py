@@ -69,7 +69,7 @@ from llama_router.routing.context import (
     estimate_latency,
     estimate_prompt_tokens,
 )
-from llama_router.routing.health import HealthConfig
+from llama_router.routing.health import HealthConfig, HealthSnapshot
 from llama_router.routing.options import Budget, Hedging, RetryPolicy, Timeouts
 from llama_router.routing.policy import Decision, Policy
 from llama_router.routing.store import Limits, StateStore, Ticket
@@ -225,6 +225,9 @@ class Dispatcher:
             b.target.name: Limits(b.target.max_concurrency, b.target.rpm, b.target.tpm)
             for b in backends
         }
+        # The last Candidate built for each deployment, with what it was built from. Most
+        # requests change the health of one deployment only, so the others are reused.
+        self._last: dict[str, tuple[HealthSnapshot, str | None, int, int, Candidate]] = {}
 
     # -- the snapshot --------------------------------------------------------------------
 
@@ -238,6 +241,7 @@ class Dispatcher:
         if self.budget is not None:
             remaining = self.budget.usd - await self.store.spent(now, self.budget.period)
         candidates = []
+        last = self._last
         for backend in backends:
             t = backend.target
             snap = health[t.name]
@@ -246,23 +250,33 @@ class Dispatcher:
                 unsupported = None
             except UnsupportedFeatureError as exc:
                 unsupported = str(exc)
-            candidates.append(
-                Candidate(
-                    name=t.name,
-                    index=self._index[t.name],
-                    provider=t.provider,
-                    model_id=t.model_id,
-                    tags=t.tags,
-                    context_window=t.context_window,
-                    price=t.price,
-                    capabilities=backend.capabilities,
-                    limits=self._limits[t.name],
-                    health=snap,
-                    unsupported=unsupported,
-                    est_cost=estimate_cost(t.price, prompt, output),
-                    est_latency=estimate_latency(snap, output),
-                )
+            seen = last.get(t.name)
+            if (
+                seen is not None
+                and seen[0] is snap
+                and seen[1] == unsupported
+                and seen[2] == prompt
+                and seen[3] == output
+            ):
+                candidates.append(seen[4])
+                continue
+            candidate = Candidate(
+                name=t.name,
+                index=self._index[t.name],
+                provider=t.provider,
+                model_id=t.model_id,
+                tags=t.tags,
+                context_window=t.context_window,
+                price=t.price,
+                capabilities=backend.capabilities,
+                limits=self._limits[t.name],
+                health=snap,
+                unsupported=unsupported,
+                est_cost=estimate_cost(t.price, prompt, output),
+                est_latency=estimate_latency(snap, output),
             )
+            last[t.name] = (snap, unsupported, prompt, output, candidate)
+            candidates.append(candidate)
         return RoutingContext(
             request=request,
             candidates=tuple(candidates),
