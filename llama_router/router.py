@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import ValidationError
@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from llama_router.attempts import Dispatcher
 from llama_router.backends import Backend, HealthReport, create_backend
 from llama_router.catalog import ModelCatalog
-from llama_router.config import RouterConfig, load_config
 from llama_router.deployments import Deployment, resolve_deployment
 from llama_router.exceptions import (
     ConfigurationError,
@@ -36,6 +35,9 @@ from llama_router.routing.policy import Policy, ordered
 from llama_router.routing.probes import HealthProber
 from llama_router.routing.store import InMemoryStore, StateStore
 from llama_router.streaming import ChatStream
+
+if TYPE_CHECKING:
+    from llama_router.config import RouterConfig
 
 __all__ = ["Router"]
 
@@ -149,6 +151,8 @@ class Router:
 
         ``overrides`` are :class:`Router` keyword arguments that win over the file's (for
         example ``env=`` or ``transport=``)."""
+        from llama_router.config import RouterConfig, load_config  # only config users pay
+
         cfg = config if isinstance(config, RouterConfig) else load_config(config)
         kwargs = cfg.router_kwargs()
         kwargs.update(overrides)
