@@ -1278,6 +1278,9 @@ def _full_reply(provider: str, body: dict[str, Any], tokens: tuple[str, ...]) ->
             "predicted_ms": 2.0,
             "predicted_per_second": len(tokens) / 0.002,
         }
+    elif provider == "groq":  # the fields of a real Groq reply (docs: providers.md 2.3)
+        reply.update(system_fingerprint="fp_emu", service_tier="on_demand")
+        reply["x_groq"] = {"id": "req_emu"}
     return json.dumps(reply).encode()
 
 
