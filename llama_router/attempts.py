@@ -621,7 +621,7 @@ class Dispatcher:
             generation_s=generation_s,
             rate_limits=result.rate_limits,
         )
-        if response.cost_usd:
+        if response.cost_usd and self.budget is not None:  # spend is kept only for a budget
             await store.add_spend(now, response.cost_usd)
         await store.note_request(now, hedged=hedged)
 

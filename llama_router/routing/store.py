@@ -120,6 +120,11 @@ class StateStore(ABC):
         """Share of the recent requests that were hedged."""
 
 
+_SPEND_BUCKETS = 1000
+"""Spend within one rolling period is kept in at most this many buckets: a spend may stay
+counted up to period / 1000 longer than exact (a budget errs on the safe side)."""
+
+
 class InMemoryStore(StateStore):
     """State for one process. Not thread-safe: use it from one event loop."""
 
@@ -129,7 +134,10 @@ class InMemoryStore(StateStore):
         self._in_flight: dict[str, int] = {}
         self._windows: dict[str, deque[Ticket]] = {}
         self._released: dict[str, asyncio.Event] = {}
-        self._spend: deque[tuple[float, float]] = deque()
+        # Spend as [first, last, usd] buckets: at most _SPEND_BUCKETS per rolling period, so
+        # memory is bounded at any request rate, with a running total for O(1) reads.
+        self._spend: deque[list[float]] = deque()
+        self._spend_total = 0.0
         self._longest_period = 0.0
         self._hedges: deque[bool] = deque(maxlen=hedge_window)
 
@@ -234,17 +242,36 @@ class InMemoryStore(StateStore):
         return self._in_flight.get(name, 0)
 
     async def add_spend(self, now: float, usd: float) -> None:
-        if usd > 0:
-            self._spend.append((now, usd))
+        if not usd > 0:
+            return
+        spend = self._spend
+        width = self._longest_period / _SPEND_BUCKETS
+        if spend and now - spend[-1][0] < width:
+            tail = spend[-1]  # merged: the bucket leaves the window with its last spend
+            tail[1] = now
+            tail[2] += usd
+        else:
+            spend.append([now, now, usd])
+        self._spend_total += usd
+        if self._longest_period:
+            self._forget_spend(now)
+
+    def _forget_spend(self, now: float) -> None:
+        """Drop what is older than the longest period anyone asked about."""
+        spend = self._spend
+        horizon = now - self._longest_period
+        while spend and spend[0][1] <= horizon:
+            self._spend_total -= spend.popleft()[2]
+        if not spend:
+            self._spend_total = 0.0  # no float residue from the subtractions
 
     async def spent(self, now: float, period: float) -> float:
-        spend = self._spend
-        # Forget only what is older than the longest period anyone asked about.
         self._longest_period = max(self._longest_period, period)
-        while spend and spend[0][0] <= now - self._longest_period:
-            spend.popleft()
+        self._forget_spend(now)
+        if period >= self._longest_period:
+            return max(0.0, self._spend_total)
         since = now - period
-        return sum(usd for when, usd in spend if when > since)
+        return sum(bucket[2] for bucket in self._spend if bucket[1] > since)
 
     async def note_request(self, now: float, *, hedged: bool) -> None:
         self._hedges.append(hedged)

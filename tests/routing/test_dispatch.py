@@ -234,6 +234,15 @@ async def test_the_deadline_cuts_a_stream_that_never_stalls() -> None:
     assert now() - start == pytest.approx(10.0, abs=0.02)
 
 
+async def test_without_a_budget_no_spend_history_is_kept() -> None:
+    store = InMemoryStore()
+    a = ScriptedBackend("a", local=False, price=(1.0, 2.0))
+    r = router(a, store=store)
+    response = await r.chat(MODEL, HI)
+    assert response.cost_usd is not None and response.cost_usd > 0
+    assert await store.spent(now(), 10**9) == 0.0  # a long-running router does not grow
+
+
 # -- streams: no retry after the first token, continuation ----------------------------------
 
 

@@ -258,6 +258,28 @@ async def test_spent_answers_each_period_independently() -> None:
     assert await store.spent(T0 + 150, 3600.0) == pytest.approx(1.5)
 
 
+async def test_spend_memory_is_bounded_at_any_request_rate() -> None:
+    # A day-long budget at 1,000 spends a second: the store keeps at most 1,000 buckets per
+    # period, and the rolling sum errs only on the safe side, by at most one bucket.
+    store = InMemoryStore()
+    period = 86_400.0
+    assert await store.spent(T0, period) == 0.0  # the budget's period is known from here on
+    for i in range(200_000):
+        await store.add_spend(T0 + i * 0.001, 0.001)
+    assert await store.spent(T0 + 200.0, period) == pytest.approx(200.0)
+    bucket = period / 1000
+    for i in range(1, 3_000):  # 3,000 s later, one spend every second
+        await store.add_spend(T0 + 200.0 + i, 0.001)
+    now = T0 + 3200.0
+    exact = 200.0 + 2_999 * 0.001
+    assert exact <= await store.spent(now, period) <= exact + bucket * 0.001 + 1e-9
+    assert len(store._spend) <= math.ceil(3200.0 / bucket) + 1
+    # Once the period has passed, the old spend is gone, and so is its memory.
+    later = now + period
+    assert await store.spent(later, period) == 0.0
+    assert len(store._spend) == 0
+
+
 # -- hedging -------------------------------------------------------------------------------
 
 
