@@ -11,13 +11,15 @@ type and HTTP status (never by message text), and the caller chains the original
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import json
 import math
+import sys
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
@@ -186,6 +188,29 @@ class Backend(ABC):
             if mapped is None:
                 raise
             raise mapped from exc
+
+
+DRAIN_SECONDS = 0.1
+"""Longest wait for the end of a reply body after its final event."""
+
+
+async def drain(rest: AsyncIterator[object], within: float = DRAIN_SECONDS) -> None:
+    """Read what is left of a reply after its final event (``[DONE]``): the end of the
+    chunked body, usually already received. A body read to its end lets the connection go
+    back to the pool; one closed early is closed for good, and the next request pays a new
+    TCP (and TLS) handshake. Bounded: a server that holds the body open only loses its
+    connection. Errors here are ignored: the answer is already complete."""
+
+    async def consume() -> None:
+        async for _ in rest:
+            pass
+
+    with contextlib.suppress(Exception):
+        if sys.version_info >= (3, 11):
+            async with asyncio.timeout(within):
+                await consume()
+        else:  # pragma: no cover - Python 3.10
+            await asyncio.wait_for(consume(), within)
 
 
 _MAX_COUNT = 10**12  # more tokens than any real reply; beyond it a count is garbage

@@ -16,6 +16,7 @@ from llama_router.backends.base import (
     BackendResult,
     StreamItem,
     count_field,
+    drain,
     error_for_status,
     seconds_field,
 )
@@ -281,6 +282,7 @@ class OpenAIStreamParser:
             payload = line[5:].strip()
             if payload == "[DONE]":
                 done = True
+                await drain(lines)
                 break
             chunk = _parse_json_line(payload, provider, deployment)
             if type(chunk) is not dict:
