@@ -10,26 +10,31 @@ from llama_router import Deployment, Router, StreamInterruptedError
 from llama_router.testing.emulator import Behaviour, Fault, ProviderEmulator
 
 HI = [{"role": "user", "content": "Say hi."}]
-KEYS = {"GROQ_API_KEY": "gsk_TESTKEY_reuse_0123456789", "TOGETHER_API_KEY": "tg_TESTKEY_reuse"}
+KEYS = {
+    "GROQ_API_KEY": "gsk_TESTKEY_reuse_0123456789",
+    "TOGETHER_API_KEY": "tg_TESTKEY_reuse",
+    "REPLICATE_API_TOKEN": "r8_TESTKEY_reuse",
+}
 
 
 @pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
-@pytest.mark.parametrize("provider", ["groq", "together", "llamacpp"])
+@pytest.mark.parametrize("provider", ["groq", "together", "llamacpp", "ollama", "replicate"])
 async def test_consecutive_streams_share_one_connection(provider: str, transport: str) -> None:
     if transport == "aiohttp":
         pytest.importorskip("httpx_aiohttp")
     async with ProviderEmulator(record=False) as emu:
         emu.behave(provider, Behaviour(tokens=("a", "b", "c")))  # type: ignore[arg-type]
+        model = "llama-3-8b" if provider == "replicate" else "llama-3.1-8b"
         router = Router(
-            [Deployment(provider=provider, model="llama-3.1-8b", base_url=emu.url(provider))],  # type: ignore[arg-type]
+            [Deployment(provider=provider, model=model, base_url=emu.url(provider))],  # type: ignore[arg-type]
             env=KEYS,
             transport=transport,  # type: ignore[arg-type]
         )
         async with router:
             for _ in range(5):
-                async with router.stream("llama-3.1-8b", HI) as stream:
+                async with router.stream(model, HI) as stream:
                     assert (await stream.get_response()).text == "abc"
-            await router.chat("llama-3.1-8b", HI)
+            await router.chat(model, HI)
         assert emu.stats().connections == 1
 
 

@@ -29,6 +29,7 @@ from llama_router.backends.base import (
     HealthReport,
     StreamItem,
     count_field,
+    drain,
     error_for_response,
     error_for_status,
     error_from_httpx,
@@ -256,7 +257,8 @@ class OllamaBackend(Backend):
                     raise error_for_response(
                         response, provider=self.provider, deployment=self.target.name
                     )
-                async for line in response.aiter_lines():
+                lines = response.aiter_lines()
+                async for line in lines:
                     if not line:
                         continue
                     try:
@@ -285,6 +287,7 @@ class OllamaBackend(Backend):
                             calls.append(call)
                     if obj.get("done") is True:
                         final = obj
+                        await drain(lines)  # so the connection goes back to the pool
                         break
         if final is None:
             raise StreamInterruptedError(

@@ -39,6 +39,7 @@ from llama_router.backends.base import (
     HealthReport,
     StreamItem,
     count_field,
+    drain,
     error_for_response,
     error_for_status,
     error_from_httpx,
@@ -305,8 +306,10 @@ class ReplicateBackend(Backend):
                     raise error_for_response(
                         response, provider=self.provider, deployment=self.target.name
                     )
-                async for text in self._sse_output(response.aiter_lines(), parts):
+                lines = response.aiter_lines()
+                async for text in self._sse_output(lines, parts):
                     yield TextDelta(text)
+                await drain(lines)  # the end of the body, so the connection is reused
             final = await self._send("GET", self._get_url(prediction))
             if cold and load_s is None:
                 load_s = _boot_seconds(final)
