@@ -95,7 +95,13 @@ def server_cpu() -> int | None:
 class Emulator:
     """The provider emulator in a separate process, with its control endpoints."""
 
-    def __init__(self) -> None:
+    def __init__(self, attach: str | None = None) -> None:
+        """Start the emulator, or with ``attach=root URL`` drive one already running."""
+        self._proc: subprocess.Popen[str] | None = None
+        if attach is not None:
+            self.root = attach
+            self._control = httpx.Client(base_url=self.root + "/_emulator", timeout=10)
+            return
         command = [sys.executable, "-m", "llama_router.testing.emulator", "--no-record"]
         cpu = server_cpu()
         if cpu is not None:
@@ -138,6 +144,8 @@ class Emulator:
 
     def close(self) -> None:
         self._control.close()
+        if self._proc is None:
+            return
         self._proc.terminate()
         try:
             self._proc.wait(10)
