@@ -186,6 +186,19 @@ async def test_replicate_failed_prediction_and_cold_boot(emu: ProviderEmulator) 
     assert reply.route[0].error == ColdStartError.__name__
 
 
+async def test_a_streamed_replicate_prediction_that_ends_failed_is_not_an_answer(
+    emu: ProviderEmulator,
+) -> None:
+    # Its output events arrive, then the prediction reads "failed": the text is not complete.
+    emu.script("replicate", Fault.failed())
+    async with router(deployment(emu, "replicate")) as r:
+        with pytest.raises(StreamInterruptedError) as info:
+            await stream_text(r, "llama-3-8b")
+    assert info.value.partial_text == EXPECTED
+    assert isinstance(info.value.__cause__, ProviderUnavailableError)
+    assert "CUDA out of memory" in str(info.value)
+
+
 def test_the_documented_example_runs() -> None:
     import re
     import subprocess

@@ -311,6 +311,8 @@ class ReplicateBackend(Backend):
                     yield TextDelta(text)
                 await drain(lines)  # the end of the body, so the connection is reused
             final = await self._send("GET", self._get_url(prediction))
+            if final.get("status") in ("failed", "canceled"):
+                self._check_terminal(final)  # failed after its output events: not an answer
             if cold and load_s is None:
                 load_s = _boot_seconds(final)
             yield self._result(final, "".join(parts), request, load_s)
