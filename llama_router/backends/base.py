@@ -332,7 +332,11 @@ def error_for_response(
         deployment=deployment,
         headers=response.headers,
     )
-    # Chain the HTTP error (with its request and response) as the original cause.
+    return chained_to_response(error, response)
+
+
+def chained_to_response(error: ProviderError, response: httpx.Response) -> ProviderError:
+    """``error`` with the HTTP error (carrying its request and response) as its cause."""
     error.__cause__ = httpx.HTTPStatusError(
         f"HTTP {response.status_code}", request=response.request, response=response
     )

@@ -311,7 +311,7 @@ class ReplicateBackend(Backend):
                     yield TextDelta(text)
                 await drain(lines)  # the end of the body, so the connection is reused
             final = await self._send("GET", self._get_url(prediction))
-            if final.get("status") in ("failed", "canceled"):
+            if final["status"] not in _RUNNING:
                 self._check_terminal(final)  # failed after its output events: not an answer
             if cold and load_s is None:
                 load_s = _boot_seconds(final)

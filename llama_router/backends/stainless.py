@@ -27,6 +27,7 @@ from llama_router.backends.base import (
     BackendResult,
     HealthReport,
     StreamItem,
+    chained_to_response,
     error_for_status,
     error_from_httpx,
     require_sdk,
@@ -74,20 +75,18 @@ class StainlessBackend(Backend):
             timeout=httpx.Timeout(target.timeout, connect=target.connect_timeout),
             http_client=http.client,
         )
-        self._chat_path = self._chat_path_for(base_url)
         self._endpoint = JsonEndpoint(
             http,
-            self._chat_url(),
+            self._chat_url(self._chat_path_for(base_url)),
             {k: v for k, v in self._client.default_headers.items() if isinstance(v, str)},
             httpx.Timeout(target.timeout, connect=target.connect_timeout),
         )
 
-    def _chat_url(self) -> str:
-        """The chat URL exactly as the SDK would build it from its base URL."""
-        if self._chat_path.startswith(("http://", "https://")):
-            return self._chat_path
-        base = str(self._client.base_url).rstrip("/")
-        return base + self._chat_path
+    def _chat_url(self, path: str) -> str:
+        """The chat URL exactly as the SDK would build it from its base URL and ``path``."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return str(self._client.base_url).rstrip("/") + path
 
     def _chat_path_for(self, base_url: str | None) -> str:
         raise NotImplementedError
@@ -128,10 +127,7 @@ class StainlessBackend(Backend):
         """The typed error for an HTTP error reply to a chat call (body read), chained to
         the ``httpx.HTTPStatusError`` that carries the request and response."""
         error = self._status_error(response.status_code, response.content, response.headers)
-        error.__cause__ = httpx.HTTPStatusError(
-            f"HTTP {response.status_code}", request=response.request, response=response
-        )
-        return error
+        return chained_to_response(error, response)
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return build_chat_body(
