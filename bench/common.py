@@ -28,6 +28,7 @@ __all__ = [
     "install_loopback_guard",
     "measure",
     "percentile",
+    "run_calls",
     "pin_client",
     "table",
 ]
@@ -174,20 +175,25 @@ class Measured:
     """Calls completed per wall-clock second."""
 
 
+async def run_calls(
+    call: Callable[[int], Awaitable[object]], calls: int, concurrency: int, start: int = 0
+) -> None:
+    """``call(i)`` for i in ``start .. start + calls - 1``, ``concurrency`` at a time."""
+    numbers = iter(range(start, start + calls))
+
+    async def worker() -> None:
+        for i in numbers:
+            await call(i)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
 async def measure(call: Callable[[], Awaitable[object]], calls: int, concurrency: int) -> Measured:
     """Run ``calls`` calls, ``concurrency`` at a time, after a warm-up; CPU and throughput."""
     for _ in range(min(50, calls)):  # connections, caches and latency estimates warm up
         await call()
-    left = calls
-
-    async def worker() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            await call()
-
     cpu, wall = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await run_calls(lambda _: call(), calls, concurrency)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     return Measured(calls, cpu / calls * 1e6, calls / wall)
 

@@ -23,6 +23,7 @@ from bench.common import (
     Emulator,
     install_loopback_guard,
     pin_client,
+    run_calls,
     table,
 )
 
@@ -51,7 +52,6 @@ async def run(emu: Emulator, requests: int) -> str:
         transport="aiohttp",
         policy=lowest_latency(),
     )
-    done = 0
 
     async def one(i: int) -> None:
         if i % 2:
@@ -60,21 +60,12 @@ async def run(emu: Emulator, requests: int) -> str:
             async with router.stream(MODEL, MESSAGES) as events:
                 await events.get_response()
 
-    async def until(total: int) -> None:
-        nonlocal done
-
-        async def worker() -> None:
-            nonlocal done
-            while done < total:
-                done += 1
-                await one(done)
-
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-
     readings: list[tuple[int, int]] = []
+    done = 0
     try:
         for mark in sorted({m for m in (1_000, 10_000, requests) if m <= requests}):
-            await until(mark)
+            await run_calls(one, mark - done, CONCURRENCY, start=done + 1)
+            done = mark
             gc.collect()
             readings.append((done, rss_bytes()))
     finally:

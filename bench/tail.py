@@ -19,7 +19,7 @@ import statistics
 import time
 from typing import Any
 
-from bench.common import KEY, MESSAGES, MODEL, Emulator, ms, percentile, table
+from bench.common import KEY, MESSAGES, MODEL, Emulator, ms, percentile, run_calls, table
 
 TTFT = 0.02
 TOKENS, TOKENS_PER_SECOND = 20, 200.0
@@ -42,28 +42,17 @@ async def _run(emu: Emulator, requests: int, hedging: Any) -> tuple[list[float],
     )
     latencies: list[float] = []
 
-    async def one() -> None:
+    async def one(_: int) -> None:
         start = time.perf_counter()
         async with router.stream(MODEL, MESSAGES) as events:
             await events.get_response()
         latencies.append(time.perf_counter() - start)
 
-    async def batch(n: int) -> None:
-        left = n
-
-        async def worker() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                await one()
-
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-
     try:
-        await batch(200)  # warm-up: latency estimates
+        await run_calls(one, 200, CONCURRENCY)  # warm-up: latency estimates
         latencies.clear()
         before = emu.stats()["providers"]["groq"]["requests"]
-        await batch(requests)
+        await run_calls(one, requests, CONCURRENCY)
         sent = emu.stats()["providers"]["groq"]["requests"] - before
     finally:
         await router.aclose()
