@@ -141,7 +141,8 @@ class Emulator:
         return data
 
     def requests(self, provider: str) -> int:
-        return int(self.stats().get("providers", self.stats()).get(provider, {}).get("requests", 0))
+        """Requests to ``provider`` since the last reset."""
+        return int(self.stats()["providers"][provider]["requests"])
 
     def close(self) -> None:
         self._control.close()

@@ -51,9 +51,9 @@ async def _run(emu: Emulator, requests: int, hedging: Any) -> tuple[list[float],
     try:
         await run_calls(one, 200, CONCURRENCY)  # warm-up: latency estimates
         latencies.clear()
-        before = emu.stats()["providers"]["groq"]["requests"]
+        before = emu.requests("groq")
         await run_calls(one, requests, CONCURRENCY)
-        sent = emu.stats()["providers"]["groq"]["requests"] - before
+        sent = emu.requests("groq") - before
     finally:
         await router.aclose()
     return latencies, sent - requests
