@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         ConfigurationError,
         ContextLengthExceededError,
         DeadlineExceededError,
+        FirstTokenTimeoutError,
         InvalidRequestError,
         LlamaRouterError,
         MalformedResponseError,
@@ -70,7 +71,6 @@ if TYPE_CHECKING:
         Usage,
     )
     from llama_router.router import Router
-    from llama_router.routing.health import HealthConfig
     from llama_router.routing.options import Budget, Hedging, RetryPolicy, Timeouts
     from llama_router.routing.policy import (
         Policy,
@@ -82,6 +82,7 @@ if TYPE_CHECKING:
         lowest_latency,
         ordered,
     )
+    from llama_router.state.health import HealthConfig
     from llama_router.streaming import ChatStream
 
 # Public names and the module that defines each: imported on first use, so that
@@ -112,7 +113,7 @@ _EXPORTS: dict[str, str] = {
     "ExplanationRow": "llama_router.explain",
     "FinishReason": "llama_router.responses",
     "GenerationSettings": "llama_router.messages",
-    "HealthConfig": "llama_router.routing.health",
+    "HealthConfig": "llama_router.state.health",
     "HealthReport": "llama_router.backends.base",
     "Hedging": "llama_router.routing.options",
     "InvalidRequestError": "llama_router.exceptions",
@@ -130,6 +131,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderError": "llama_router.exceptions",
     "ProviderName": "llama_router.deployments",
     "ProviderTimeoutError": "llama_router.exceptions",
+    "FirstTokenTimeoutError": "llama_router.exceptions",
     "ProviderTimings": "llama_router.responses",
     "ProviderUnavailableError": "llama_router.exceptions",
     "ProviderUnreachableError": "llama_router.exceptions",
@@ -221,6 +223,7 @@ __all__ = [
     "ProviderError",
     "ProviderName",
     "ProviderTimeoutError",
+    "FirstTokenTimeoutError",
     "ProviderTimings",
     "ProviderUnavailableError",
     "ProviderUnreachableError",

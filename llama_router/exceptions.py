@@ -12,7 +12,8 @@ Every error the library raises derives from :class:`LlamaRouterError`::
     ├── ProviderError                   a provider failed a call (carries provider, deployment,
     │   │                               HTTP status, retry-after, rate limits; chains the original)
     │   ├── RateLimitedError            429 (and Groq's 498 capacity error is Unavailable)
-    │   ├── ProviderTimeoutError        connect / read timeout
+    │   ├── ProviderTimeoutError        connect / read timeout, the request's deadline
+    │   │   └── FirstTokenTimeoutError    a stream produced no first token in time
     │   ├── ProviderUnavailableError    connection refused, 5xx, overloaded, model loading
     │   │   ├── ProviderUnreachableError  connection refused / host unreachable (not retried)
     │   │   └── ColdStartError          the model is cold-booting (Replicate ``starting``)
@@ -49,6 +50,7 @@ __all__ = [
     "ConfigurationError",
     "ContextLengthExceededError",
     "DeadlineExceededError",
+    "FirstTokenTimeoutError",
     "InvalidRequestError",
     "LlamaRouterError",
     "MalformedResponseError",
@@ -153,6 +155,11 @@ class ProviderTimeoutError(ProviderError):
     """Connecting, or waiting for the reply, took longer than the configured timeout."""
 
     transient = True
+
+
+class FirstTokenTimeoutError(ProviderTimeoutError):
+    """A stream produced no first token within ``Timeouts.first_token``: the deployment is
+    stalled, so the request fails over at once rather than waiting on it again."""
 
 
 class ProviderUnavailableError(ProviderError):

@@ -16,24 +16,24 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import ValidationError
 
-from llama_router.attempts import Dispatcher
 from llama_router.backends import Backend, HealthReport, create_backend
 from llama_router.catalog import ModelCatalog
 from llama_router.deployments import Deployment, resolve_deployment
+from llama_router.dispatch import Dispatcher
 from llama_router.exceptions import (
     ConfigurationError,
     RequestValidationError,
     UnknownModelError,
 )
 from llama_router.explain import Explanation, explain_decision
+from llama_router.health_probes import HealthProber
 from llama_router.http import HttpPool, TransportName
 from llama_router.messages import ChatRequest, GenerationSettings, Message
 from llama_router.responses import ChatResponse
-from llama_router.routing.health import HealthConfig
 from llama_router.routing.options import Budget, Hedging, RetryPolicy, Timeouts
 from llama_router.routing.policy import Policy, ordered
-from llama_router.routing.probes import HealthProber
-from llama_router.routing.store import InMemoryStore, StateStore
+from llama_router.state import InMemoryStore, StateStore
+from llama_router.state.health import HealthConfig
 from llama_router.streaming import ChatStream
 
 if TYPE_CHECKING:

@@ -137,7 +137,8 @@ async def make_router(
         kw.setdefault("env", env)
         # Wire tests count one request per attempt; the router's own retries (and their
         # backoff sleeps) are exercised by the routing tests under virtual time.
-        kw.setdefault("retry", RetryPolicy(max_retries=0))
+        # Nor does a wire test wait for a cooling-down deployment to come back.
+        kw.setdefault("retry", RetryPolicy(max_retries=0, max_cooldown_wait=0))
         router = Router(deployments, **kw)
         made.append(router)
         return router

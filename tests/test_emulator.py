@@ -166,7 +166,7 @@ async def test_stall_before_the_first_token_fails_over(emu: ProviderEmulator) ->
         texts, response = await stream_text(r, "llama-3.1-8b")
     assert response.deployment == "ollama"
     assert "".join(texts) == EXPECTED
-    assert response.route[0].error == "ProviderTimeoutError"
+    assert response.route[0].error == "FirstTokenTimeoutError"
 
 
 async def test_replicate_failed_prediction_and_cold_boot(emu: ProviderEmulator) -> None:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from llama_router.capabilities import Capabilities
 from llama_router.deployments import Target
 from llama_router.exceptions import (
     AuthenticationError,
@@ -61,16 +62,6 @@ __all__ = [
     "require_sdk",
     "seconds_field",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What a provider's API can do for a request."""
-
-    tools: bool = True
-    json_mode: bool = True
-    json_schema: bool = True
-    seed: bool = True
 
 
 _NO_TIMINGS = ProviderTimings()

@@ -1,4 +1,9 @@
-"""Routing: health, state, policies (filters and rankers) and their snapshot."""
+"""Pure routing: the snapshot policies read, filters, rankers, policies, the outcome rules
+and the router options. Nothing here does I/O or imports the wire layer (httpx, backends).
+
+The routing *state* (health records, the store) lives in :mod:`llama_router.state`; its
+names are re-exported here because policies and their users read them together.
+"""
 
 from llama_router.routing.context import Candidate, RoutingContext, estimate_prompt_tokens
 from llama_router.routing.filters import (
@@ -13,7 +18,6 @@ from llama_router.routing.filters import (
     Supported,
     WithinBudget,
 )
-from llama_router.routing.health import CircuitState, HealthConfig, HealthRecord, HealthSnapshot
 from llama_router.routing.policy import (
     Decision,
     Policy,
@@ -39,7 +43,16 @@ from llama_router.routing.rankers import (
     Weighted,
     WeightedRandom,
 )
-from llama_router.routing.store import InMemoryStore, Limits, StateStore, Ticket
+from llama_router.state import (
+    CircuitState,
+    HealthConfig,
+    HealthRecord,
+    HealthSnapshot,
+    InMemoryStore,
+    Limits,
+    StateStore,
+    Ticket,
+)
 
 __all__ = [
     "AllOf",

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from llama_router.backends.base import Capabilities
+from llama_router.capabilities import Capabilities
 from llama_router.catalog import Price
 from llama_router.messages import ChatRequest
-from llama_router.routing.health import HealthSnapshot
-from llama_router.routing.store import Limits
+from llama_router.state.health import HealthSnapshot
+from llama_router.state.store import Limits
 
 __all__ = ["DEFAULT_OUTPUT_TOKENS", "Candidate", "RoutingContext", "estimate_prompt_tokens"]
 

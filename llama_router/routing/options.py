@@ -46,10 +46,19 @@ class RetryPolicy:
     max_retry_after: float = 5.0
     """A Retry-After up to this long is waited out on the same deployment; a longer one
     sends the request to the next deployment at once (and cools this one down)."""
+    retry_first_token_timeouts: bool = False
+    """Retry a stream whose first token did not come within ``Timeouts.first_token`` on the
+    same deployment. Off: a stalled deployment is abandoned for the next one at once."""
+    max_cooldown_wait: float | None = None
+    """Once nothing else is left, wait at most this long for a deployment that is only
+    cooling down (Retry-After, open circuit) to come back; ``None``: up to the request's
+    deadline; ``0``: never wait, fail at once naming it."""
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        if self.max_cooldown_wait is not None and self.max_cooldown_wait < 0:
+            raise ValueError("max_cooldown_wait must be >= 0 seconds (or None)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable
 from datetime import date
 
-from llama_router.backends.base import Capabilities
+from llama_router.capabilities import Capabilities
 from llama_router.catalog import Price
 from llama_router.messages import ChatRequest, Message
 from llama_router.routing.context import (
@@ -24,9 +24,9 @@ from llama_router.routing.context import (
     estimate_prompt_tokens,
 )
 from llama_router.routing.filters import Filter
-from llama_router.routing.health import CircuitState, HealthSnapshot
 from llama_router.routing.rankers import Ranker
-from llama_router.routing.store import Limits
+from llama_router.state.health import CircuitState, HealthSnapshot
+from llama_router.state.store import Limits
 
 __all__ = [
     "DEFAULT_PROMPT_TOKENS",

@@ -7,7 +7,7 @@ import pytest
 
 from llama_router.ratelimits import RateLimitInfo
 from llama_router.routing.filters import Healthy
-from llama_router.routing.health import HealthConfig, HealthRecord, HealthSnapshot
+from llama_router.state.health import HealthConfig, HealthRecord, HealthSnapshot
 
 from .helpers import T0, make_candidate, make_context
 

@@ -12,7 +12,6 @@ import pytest
 from llama_router.explain import explain_decision
 from llama_router.routing.context import Candidate
 from llama_router.routing.filters import HasTags
-from llama_router.routing.health import HealthConfig, HealthRecord
 from llama_router.routing.policy import (
     Decision,
     Policy,
@@ -25,6 +24,7 @@ from llama_router.routing.policy import (
     ordered,
 )
 from llama_router.routing.rankers import ByCost, ByLatency
+from llama_router.state.health import HealthConfig, HealthRecord
 
 from .helpers import T0, make_candidate, make_context
 

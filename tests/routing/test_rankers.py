@@ -18,7 +18,6 @@ from llama_router.routing.context import (
     estimate_prompt_tokens,
 )
 from llama_router.routing.filters import P95TtftBelow
-from llama_router.routing.health import HealthSnapshot
 from llama_router.routing.rankers import (
     ByAvailability,
     ByCost,
@@ -32,6 +31,7 @@ from llama_router.routing.rankers import (
     Weighted,
     WeightedRandom,
 )
+from llama_router.state.health import HealthSnapshot
 
 from .helpers import make_candidate, make_context, make_price, order
 

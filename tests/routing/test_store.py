@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from llama_router.routing.health import HealthConfig
-from llama_router.routing.store import InMemoryStore, Limits, Ticket
+from llama_router.state import InMemoryStore, Limits, Ticket
+from llama_router.state.health import HealthConfig
 
 from .helpers import T0
 

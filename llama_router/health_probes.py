@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 
 from llama_router.backends.base import Backend
-from llama_router.routing.store import StateStore
+from llama_router.state.store import StateStore
 
 __all__ = ["HealthProber"]
 

@@ -1,0 +1,296 @@
+"""Router-level tests of the outcome rules, in virtual time: the two rules that were wrong
+(a first-token stall retried on the stalled deployment; a cooling deployment silently
+skipped), continuation re-ranking, and every rule a mutation run found unpinned (the auth
+cooldown, a cold start retried, a 429 counted against health, cost not summed over the
+attempts, the hedge-race tie, the half-open probe given back)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from llama_router import (
+    AllDeploymentsFailedError,
+    AuthenticationError,
+    ColdStartError,
+    FirstTokenTimeoutError,
+    Router,
+    StreamDone,
+    TextDelta,
+)
+from llama_router.routing import HealthConfig, lowest_latency
+from llama_router.routing.options import Hedging, RetryPolicy, Timeouts
+from tests.scripted import MODEL, ScriptedBackend, Step, rate_limited, unavailable
+
+pytestmark = pytest.mark.looptime
+
+HI = [{"role": "user", "content": "Say hi."}]
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def router(*backends: ScriptedBackend, **kw: Any) -> Router:
+    kw.setdefault("rng", random.Random(1))
+    return Router(list(backends), **kw)
+
+
+async def collect(r: Router) -> Any:
+    async with r.stream(MODEL, HI) as stream:
+        async for event in stream:
+            assert isinstance(event, (TextDelta, StreamDone))
+    return stream.response
+
+
+# -- a first-token stall fails over at once --------------------------------------------------
+
+
+async def test_a_first_token_stall_fails_over_at_once_whatever_the_retry_policy() -> None:
+    stalls = ScriptedBackend("stalls", Step(ttft=600.0))
+    fine = ScriptedBackend("fine", Step(ttft=0.1))
+    r = router(
+        stalls,
+        fine,
+        timeouts=Timeouts(total=120.0, first_token=0.5),
+        retry=RetryPolicy(max_retries=3),
+    )
+    t0 = now()
+    response = await collect(r)
+    assert response.deployment == "fine"
+    assert stalls.calls == 1  # not tried again
+    assert fine.records[0].started - t0 == pytest.approx(0.5)
+    assert [(a.deployment, a.error) for a in response.route] == [
+        ("stalls", "FirstTokenTimeoutError"),
+        ("fine", None),
+    ]
+
+
+async def test_a_first_token_stall_is_retried_here_when_the_user_opts_in() -> None:
+    stalls = ScriptedBackend("stalls", [Step(ttft=600.0), Step(ttft=0.1)])
+    fine = ScriptedBackend("fine")
+    r = router(
+        stalls,
+        fine,
+        timeouts=Timeouts(first_token=0.5),
+        retry=RetryPolicy(max_retries=1, retry_first_token_timeouts=True),
+    )
+    response = await collect(r)
+    assert response.deployment == "stalls"
+    assert (stalls.calls, fine.calls) == (2, 0)
+
+
+async def test_a_stall_on_the_only_deployment_raises_the_typed_timeout() -> None:
+    r = router(ScriptedBackend("stalls", Step(ttft=600.0)), timeouts=Timeouts(first_token=1.0))
+    with pytest.raises(AllDeploymentsFailedError, match="every deployment") as info:
+        await collect(r)
+    assert [type(e) for e in info.value.errors] == [FirstTokenTimeoutError]
+
+
+# -- a cooling deployment is waited for, or named ---------------------------------------------
+
+
+async def test_a_deployment_cooling_down_until_before_the_deadline_is_waited_for() -> None:
+    # A said "come back in 3 s" (longer than max_retry_after), B always fails: the request
+    # waits for A rather than giving up after B.
+    a = ScriptedBackend("a", [Step(ttft=0, error=rate_limited(3.0)), Step(ttft=0)])
+    b = ScriptedBackend("b", Step(ttft=0, error=unavailable))
+    r = router(a, b, retry=RetryPolicy(max_retry_after=1), timeouts=Timeouts(total=30))
+    t0 = now()
+    reply = await r.chat(MODEL, HI)
+    assert reply.deployment == "a"
+    assert now() - t0 == pytest.approx(3.0, abs=0.2)
+    assert [(x.deployment, x.outcome) for x in reply.route] == [
+        ("a", "error"),
+        ("b", "error"),
+        ("b", "error"),  # the default single retry of a 503
+        ("a", "ok"),
+    ]
+
+
+async def test_the_next_request_also_waits_for_the_cooling_deployment() -> None:
+    a = ScriptedBackend("a", [Step(ttft=0, error=rate_limited(3.0)), Step(ttft=0)])
+    b = ScriptedBackend("b", Step(ttft=0, error=unavailable))
+    r = router(a, b, retry=RetryPolicy(max_retries=0, max_retry_after=1))
+    first = await r.chat(MODEL, HI)  # a: 429, b: 503, then back to a
+    assert first.deployment == "a"
+    a.steps = [Step(ttft=0, error=rate_limited(3.0)), Step(ttft=0)]
+    a.records.clear()
+    second = await r.chat(MODEL, HI)
+    assert second.deployment == "a"
+    assert a.calls == 2
+
+
+async def test_a_deployment_cooling_past_the_deadline_is_named_in_the_error() -> None:
+    a = ScriptedBackend("a", Step(ttft=0, error=rate_limited(60.0)))
+    b = ScriptedBackend("b", Step(ttft=0, error=unavailable))
+    r = router(a, b, retry=RetryPolicy(max_retries=0), timeouts=Timeouts(total=30))
+    with pytest.raises(AllDeploymentsFailedError) as first:
+        await r.chat(MODEL, HI)
+    assert [x.deployment for x in first.value.route] == ["a", "b"]
+    t0 = now()
+    with pytest.raises(AllDeploymentsFailedError, match=r"not tried: a: cooling down") as info:
+        await r.chat(MODEL, HI)  # a is still cooling: only b is tried, and a is named
+    assert now() - t0 < 0.1
+    assert [x.deployment for x in info.value.route] == ["b"]
+    assert "past the request's deadline" in str(info.value)
+
+
+async def test_max_cooldown_wait_zero_fails_fast_and_names_the_deployment() -> None:
+    a = ScriptedBackend("a", [Step(ttft=0, error=rate_limited(3.0)), Step(ttft=0)])
+    b = ScriptedBackend("b", Step(ttft=0, error=unavailable))
+    r = router(a, b, retry=RetryPolicy(max_retries=0, max_retry_after=1, max_cooldown_wait=0))
+    t0 = now()
+    with pytest.raises(AllDeploymentsFailedError, match="max_cooldown_wait"):
+        await r.chat(MODEL, HI)
+    assert now() - t0 < 0.1
+
+
+async def test_a_deployment_is_returned_to_at_most_once_per_request() -> None:
+    a = ScriptedBackend("a", Step(ttft=0, error=rate_limited(2.0)))
+    r = router(a, retry=RetryPolicy(max_retries=0), timeouts=Timeouts(total=60))
+    t0 = now()
+    with pytest.raises(AllDeploymentsFailedError):
+        await r.chat(MODEL, HI)
+    assert a.calls == 2
+    assert now() - t0 == pytest.approx(2.0, abs=0.1)
+
+
+async def test_a_deployment_that_failed_otherwise_is_not_returned_to() -> None:
+    a = ScriptedBackend("a", [Step(ttft=0, error=unavailable), Step(ttft=0)])
+    r = router(a, retry=RetryPolicy(max_retries=0))
+    with pytest.raises(AllDeploymentsFailedError):
+        await r.chat(MODEL, HI)
+    assert a.calls == 1
+
+
+# -- continuation re-ranks with current health -----------------------------------------------
+
+
+async def test_continuation_reranks_with_the_health_learned_during_the_stream() -> None:
+    # lowest_latency ranks a, b, c at the start; while a streams, b turns slow and c fast,
+    # so the continuation goes to c (the ranking made at the start would say b).
+    a = ScriptedBackend(
+        "a", Step(ttft=0, tokens=("x",) * 6, token_delay=1.0, error=unavailable, fail_after=5)
+    )
+    b = ScriptedBackend("b", Step(ttft=0.1))
+    c = ScriptedBackend("c", Step(ttft=0.1))
+    r = router(a, b, c, policy=lowest_latency(explore=0.0), continuation=True)
+    await samples(r, a=0.05, b=0.2, c=2.0)
+    ranked = [row.deployment for row in (await r.explain(MODEL, HI)).rows]
+    assert ranked == ["a", "b", "c"]
+
+    async def meanwhile() -> None:
+        await asyncio.sleep(2.5)  # a is streaming
+        await samples(r, b=5.0, c=0.01)
+
+    side = asyncio.create_task(meanwhile())
+    response = await collect(r)
+    await side
+    assert [x.deployment for x in response.continuations] == ["c"]
+    assert b.calls == 0
+
+
+async def samples(r: Router, **ttft: float) -> None:
+    """Latency statistics for deployments, as if each had answered 20 times so fast."""
+    for _ in range(20):
+        for name, seconds in ttft.items():
+            await r.store.record_success(
+                name, now(), ttft=seconds, output_tokens=10, generation_s=0.1, rate_limits=None
+            )
+
+
+# -- rules a mutation run found unpinned -------------------------------------------------------
+
+
+async def test_an_auth_error_keeps_the_deployment_out_for_ten_circuit_open_times() -> None:
+    def auth(name: str) -> AuthenticationError:
+        return AuthenticationError("401", provider="scripted", deployment=name, status_code=401)
+
+    a = ScriptedBackend("a", [Step(ttft=0, error=auth), Step(ttft=0)])
+    b = ScriptedBackend("b", Step(ttft=0))
+    r = router(a, b, health=HealthConfig(open_for=3.0))
+    assert (await r.chat(MODEL, HI)).deployment == "b"
+    await asyncio.sleep(29.0)
+    assert (await r.chat(MODEL, HI)).deployment == "b"  # still out at 29 s
+    assert a.calls == 1
+    await asyncio.sleep(1.1)
+    assert (await r.chat(MODEL, HI)).deployment == "a"  # back after 30 s
+
+
+async def test_a_cold_start_fails_over_at_once_without_a_retry() -> None:
+    def cold(name: str) -> ColdStartError:
+        return ColdStartError("booting", provider="scripted", deployment=name, status_code=503)
+
+    a = ScriptedBackend("a", [Step(ttft=0, error=cold), Step(ttft=0)])
+    b = ScriptedBackend("b", Step(ttft=0))
+    r = router(a, b, retry=RetryPolicy(max_retries=3))
+    t0 = now()
+    reply = await r.chat(MODEL, HI)
+    assert reply.deployment == "b"
+    assert a.calls == 1
+    assert now() - t0 < 0.1  # no backoff
+    assert (await r.store.snapshot(["a"], now()))["a"].loaded is False
+
+
+async def test_429s_never_open_the_circuit() -> None:
+    a = ScriptedBackend("a", Step(ttft=0, error=rate_limited(0.5)))
+    b = ScriptedBackend("b", Step(ttft=0))
+    r = router(
+        a,
+        b,
+        retry=RetryPolicy(max_retries=0, max_cooldown_wait=0),
+        health=HealthConfig(failure_threshold=2, min_calls=2, failure_rate=0.5),
+    )
+    for _ in range(6):
+        await r.chat(MODEL, HI)
+        await asyncio.sleep(1.0)  # past each cooldown
+    health = (await r.store.snapshot(["a"], now()))["a"]
+    assert health.circuit == "closed"
+    assert a.calls == 6  # tried every time: the 429s cooled it down, never opened it
+
+
+async def test_a_response_costs_every_attempt_including_the_failed_one() -> None:
+    a = ScriptedBackend(
+        "a",
+        Step(ttft=0, tokens=("x",) * 4, error=unavailable, fail_after=3),
+        price=(1_000_000.0, 1_000_000.0),  # $1 per token
+    )
+    b = ScriptedBackend("b", Step(ttft=0, prompt_tokens=0), price=(1_000_000.0, 1_000_000.0))
+    r = router(a, b, continuation=True)
+    response = await collect(r)
+    failed, ok = response.route
+    assert failed.cost_usd == pytest.approx(3.0)  # three tokens received before the failure
+    assert ok.cost_usd == pytest.approx(4.0)
+    assert response.cost_usd == pytest.approx(7.0)
+
+
+async def test_a_hedge_tie_goes_to_the_primary_and_the_other_stream_is_closed() -> None:
+    # The hedge starts at 1 s and both produce their first token at exactly 2 s.
+    a = ScriptedBackend("a", Step(ttft=2.0))
+    b = ScriptedBackend("b", Step(ttft=1.0))
+    r = router(a, b, hedging=Hedging(delay=1.0, max_share=1.0))
+    response = await collect(r)
+    assert response.deployment == "a"
+    assert b.calls == 1
+    assert b.records[0].cancelled  # the losing stream was closed, not left open
+    assert b.in_flight == 0
+
+
+async def test_a_stream_abandoned_during_a_half_open_probe_gives_the_probe_back() -> None:
+    a = ScriptedBackend("a", [Step(ttft=0, error=unavailable)] * 5 + [Step(ttft=0)])
+    b = ScriptedBackend("b", Step(ttft=0))
+    r = router(a, b, retry=RetryPolicy(max_retries=0), health=HealthConfig(open_for=30.0))
+    for _ in range(5):
+        await r.chat(MODEL, HI)
+    await asyncio.sleep(31)
+    async with r.stream(MODEL, HI) as stream:  # the half-open probe goes to a
+        async for event in stream:
+            assert isinstance(event, TextDelta)
+            break  # the caller leaves mid-stream
+    probe = (await r.store.snapshot(["a"], now()))["a"]
+    assert probe.probe_in_flight is False
+    assert (await r.chat(MODEL, HI)).deployment == "a"
