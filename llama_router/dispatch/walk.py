@@ -69,16 +69,21 @@ async def walk(
         except DeadlineExceededError:
             raise
         except LlamaRouterError as exc:
-            rest = failover_candidates(exc, cand, queue)
-            if rest is None:
+            scope = failover_scope(exc)
+            if scope == "none":
                 raise
-            if failover_scope(exc) == "larger_window":
+            if scope == "larger_window":
                 run.min_window = max(run.min_window or 0, cand.context_window or 0)
+            rest = failover_candidates(exc, cand, queue) or ()
             queue = [c for c in rest if c.name not in run.tried]
     raise _exhausted(rt, run)
 
 
-def _exhausted(rt: Runtime, run: RequestRun) -> AllDeploymentsFailedError:
+def _exhausted(rt: Runtime, run: RequestRun) -> LlamaRouterError:
+    """The error for a request whose every try failed: a context overflow that no larger
+    window followed is raised as it is (the caller must shorten the request)."""
+    if run.errors and failover_scope(run.errors[-1]) == "larger_window":
+        return run.errors[-1]
     message = f"every deployment of {run.request.model!r} failed"
     if run.not_tried:
         left_out = "; ".join(f"{name}: {why}" for name, why in run.not_tried.items())

@@ -294,3 +294,109 @@ async def test_a_stream_abandoned_during_a_half_open_probe_gives_the_probe_back(
     probe = (await r.store.snapshot(["a"], now()))["a"]
     assert probe.probe_in_flight is False
     assert (await r.chat(MODEL, HI)).deployment == "a"
+
+
+# -- what each attempt records -------------------------------------------------------------------
+
+
+async def test_the_route_records_each_attempt_with_its_status_timing_and_retry_after() -> None:
+    a = ScriptedBackend("a", Step(ttft=0.5, error=rate_limited(60.0)))
+    b = ScriptedBackend("b", Step(ttft=0.25, error=unavailable))
+    c = ScriptedBackend("c", Step(ttft=0.125, tokens=("ok",), token_delay=0.0))
+    r = router(a, b, c, retry=RetryPolicy(max_retries=0))
+    t0 = now()
+    reply = await r.chat(MODEL, HI)
+    first, second, third = reply.route
+    assert (first.deployment, first.outcome, first.error) == ("a", "error", "RateLimitedError")
+    assert (first.status_code, first.retry_after) == (429, 60.0)
+    assert (second.status_code, second.retry_after) == (503, None)
+    assert (third.outcome, third.error, third.status_code) == ("ok", None, None)
+    assert first.started_at == pytest.approx(t0)
+    assert second.started_at == pytest.approx(t0 + 0.5)
+    assert third.started_at == pytest.approx(t0 + 0.75)
+    assert [x.elapsed_s for x in reply.route] == pytest.approx([0.5, 0.25, 0.125])
+    assert not any(x.hedged for x in reply.route)
+    assert reply.latency_s == pytest.approx(0.875)
+
+
+async def test_a_chat_measures_ttft_as_latency_less_the_reported_generation() -> None:
+    a = ScriptedBackend("a", Step(ttft=0.5, tokens=("a", "b", "c", "d"), token_delay=0.25))
+    r = router(a)
+    reply = await r.chat(MODEL, HI)
+    assert reply.time_to_first_token_s == reply.latency_s == pytest.approx(1.5)
+    health = (await r.store.snapshot(["a"], now()))["a"]
+    assert health.ttft_ewma == pytest.approx(0.5)  # 1.5 s less the 1.0 s of generation
+    assert health.tps_ewma == pytest.approx(4.0)  # 4 tokens in the reported 1.0 s
+
+
+async def test_a_hedged_answer_and_its_cancelled_rival_are_marked_in_the_route() -> None:
+    slow = ScriptedBackend("slow", Step(ttft=10.0))
+    fast = ScriptedBackend("fast", Step(ttft=0.5))
+    r = router(slow, fast, hedging=Hedging(delay=1.0, max_share=1.0))
+    reply = await r.chat(MODEL, HI)
+    assert reply.deployment == "fast"
+    outcomes = {(x.deployment, x.outcome, x.hedged) for x in reply.route}
+    assert outcomes == {("fast", "ok", True), ("slow", "cancelled", False)}
+    assert await r.store.hedged_share() == 1.0
+
+
+async def test_a_failed_hedge_is_marked_hedged_in_the_route() -> None:
+    slow = ScriptedBackend("slow", Step(ttft=3.0))
+    bad = ScriptedBackend("bad", Step(ttft=0.5, error=unavailable))
+    r = router(slow, bad, hedging=Hedging(delay=1.0, max_share=1.0), retry=RetryPolicy(0))
+    reply = await r.chat(MODEL, HI)
+    assert reply.deployment == "slow"
+    failed = [x for x in reply.route if x.deployment == "bad"]
+    assert [(x.outcome, x.hedged) for x in failed] == [("error", True)]
+    assert [x.hedged for x in reply.route if x.deployment == "slow"] == [False]
+
+
+async def test_an_unhedged_request_records_no_cancelled_attempt() -> None:
+    a = ScriptedBackend("a", Step(ttft=100.0))
+    r = router(a, timeouts=Timeouts(total=5.0))
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await r.chat(MODEL, HI)
+    assert [x.outcome for x in info.value.route] == ["error"]
+
+
+async def test_the_tpm_slot_counts_the_prompt_estimate_plus_max_tokens() -> None:
+    # Each request reserves its prompt estimate + max_tokens: two of 400 fit in 1,000 TPM.
+    a = ScriptedBackend("a", Step(ttft=0.1), tpm=1000)
+    r = router(a, timeouts=Timeouts(total=300.0))
+    t0 = now()
+    await asyncio.gather(*(r.chat(MODEL, HI, max_tokens=400) for _ in range(3)))
+    starts = sorted(rec.started - t0 for rec in a.records)
+    assert starts[:2] == pytest.approx([0.0, 0.0], abs=1e-6)
+    assert starts[2] >= 60.0
+
+
+async def test_after_a_context_overflow_only_larger_windows_are_waited_for() -> None:
+    from llama_router import ContextLengthExceededError
+
+    def overflow(name: str) -> ContextLengthExceededError:
+        return ContextLengthExceededError(
+            "too long", provider="scripted", deployment=name, status_code=400
+        )
+
+    small = ScriptedBackend("small", Step(ttft=0, error=overflow), context_window=8_000)
+    tiny = ScriptedBackend("tiny", Step(ttft=0), context_window=4_000)
+    big = ScriptedBackend("big", Step(ttft=0), context_window=128_000)
+    r = router(small, tiny, big, retry=RetryPolicy(max_retries=0))
+    await r.store.record_failure("big", now(), "x", counts_against_health=False, cooldown=2.0)
+    await r.store.record_failure("tiny", now(), "x", counts_against_health=False, cooldown=1.0)
+    reply = await r.chat(MODEL, HI)
+    assert reply.deployment == "big"  # tiny came back first but its window is smaller
+    assert tiny.calls == 0
+
+
+async def test_explain_reflects_new_health_and_settings_not_a_stale_snapshot() -> None:
+    a = ScriptedBackend("a", Step(ttft=0), price=(1.0, 2.0))
+    r = router(a)
+    first = (await r.explain(MODEL, HI, max_tokens=100)).rows[0]
+    again = (await r.explain(MODEL, HI, max_tokens=100)).rows[0]
+    longer = (await r.explain(MODEL, HI, max_tokens=1000)).rows[0]
+    assert again.est_cost_usd == first.est_cost_usd
+    assert longer.est_cost_usd is not None and first.est_cost_usd is not None
+    assert longer.est_cost_usd > first.est_cost_usd
+    await r.store.record_failure("a", now(), "x", counts_against_health=False, cooldown=30.0)
+    assert (await r.explain(MODEL, HI, max_tokens=100)).rows[0].status != first.status
