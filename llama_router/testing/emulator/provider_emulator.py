@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
 
 from llama_router.testing.emulator import control
 from llama_router.testing.emulator.chat import ChatRoute
@@ -14,7 +13,6 @@ from llama_router.testing.emulator.dialects import (
     CHAT_DIALECTS,
     PROVIDERS,
     REPLICATE,
-    Dialect,
     Provider,
 )
 from llama_router.testing.emulator.faults import Behaviour, Fault, Script, random_chooser
@@ -22,24 +20,8 @@ from llama_router.testing.emulator.replicate import Predictions
 from llama_router.testing.emulator.server import HttpServer, send
 from llama_router.testing.emulator.stats import EmulatorStats, LoggedRequest, Recorder
 
-
-class _Route(Protocol):
-    """What answers the requests under one provider's prefix."""
-
-    @property
-    def dialect(self) -> Dialect: ...
-
-    async def get(self, rest: str, writer: asyncio.StreamWriter) -> bool: ...
-
-    async def post(
-        self,
-        path: str,
-        rest: str,
-        headers: dict[str, str],
-        body: Any,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-    ) -> bool: ...
+_Route = ChatRoute | Predictions
+"""What answers the requests under one provider's prefix (besides its dialect's fixed GETs)."""
 
 
 class ProviderEmulator(HttpServer):
