@@ -1,6 +1,6 @@
-"""A chat provider's routes (Groq, Together, llama.cpp, Ollama): its fixed GETs and the chat
-request, answered whole or streamed, with the request's fault applied. This is the hot path
-of the benchmarks."""
+"""A chat provider's route (Groq, Together, llama.cpp, Ollama): the chat request, answered
+whole or streamed, with the request's fault applied. This is the hot path of the
+benchmarks."""
 
 from __future__ import annotations
 
@@ -9,12 +9,18 @@ from typing import Any
 
 from llama_router.testing.emulator.dialects import ChatDialect, error_headers, prompt_tokens
 from llama_router.testing.emulator.faults import Behaviour, Fault, Script, slow_seconds
-from llama_router.testing.emulator.server import Reset, end_stream, frame, send, start_stream
+from llama_router.testing.emulator.server import (
+    NOT_FOUND,
+    Reset,
+    end_stream,
+    frame,
+    send,
+    start_stream,
+)
 from llama_router.testing.emulator.stats import Counts, LoggedRequest, Recorder
 
 CHAT_PATHS = frozenset(("/openai/v1/chat/completions", "/v1/chat/completions", "/api/chat"))
 """Where any chat provider takes a chat request."""
-NOT_FOUND = b'{"error": "not found"}'
 _BROKEN_BODY = b'{"choices": [ {"broken": '
 
 

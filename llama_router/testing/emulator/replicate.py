@@ -11,10 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from llama_router.testing.emulator.chat import NOT_FOUND
 from llama_router.testing.emulator.dialects import ReplicateDialect, error_headers
 from llama_router.testing.emulator.faults import Fault, Script, slow_seconds
-from llama_router.testing.emulator.server import Reset, end_stream, frame, send, start_stream
+from llama_router.testing.emulator.server import (
+    NOT_FOUND,
+    Reset,
+    end_stream,
+    frame,
+    send,
+    start_stream,
+)
 from llama_router.testing.emulator.stats import Counts, LoggedRequest, Recorder
 
 _NO_PREDICTION = b'{"detail": "Not found."}'

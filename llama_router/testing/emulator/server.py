@@ -11,6 +11,8 @@ from types import TracebackType
 from typing import TypeVar
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+NOT_FOUND = b'{"error": "not found"}'
+"""The body of a 404 for a path nothing serves."""
 
 _Server = TypeVar("_Server", bound="HttpServer")
 
