@@ -26,7 +26,7 @@ from llama_router.exceptions import (
     UnknownModelError,
 )
 from llama_router.explain import Explanation, explain_decision
-from llama_router.http import HttpPool, TransportName
+from llama_router.transport import HttpPool, TransportName
 from llama_router.messages import ChatRequest, GenerationSettings, Message
 from llama_router.responses import ChatResponse
 from llama_router.routing.health import HealthConfig

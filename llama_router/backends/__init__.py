@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 from llama_router.backends.base import Backend, BackendResult, Capabilities, HealthReport
 from llama_router.deployments import Target
-from llama_router.http import HttpPool
+from llama_router.transport import HttpPool
 
 __all__ = ["Backend", "BackendResult", "Capabilities", "HealthReport", "create_backend"]
 

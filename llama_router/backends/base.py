@@ -42,7 +42,7 @@ from llama_router.exceptions import (
     RateLimitedError,
     UnsupportedFeatureError,
 )
-from llama_router.http import HttpPool
+from llama_router.transport import HttpPool
 from llama_router.messages import ChatRequest, ToolCall
 from llama_router.ratelimits import RateLimitInfo, parse_rate_limits
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage

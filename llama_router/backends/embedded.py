@@ -42,7 +42,7 @@ from llama_router.exceptions import (
     ProviderError,
     ProviderUnavailableError,
 )
-from llama_router.http import HttpPool
+from llama_router.transport import HttpPool
 from llama_router.messages import ChatRequest
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, Usage
 

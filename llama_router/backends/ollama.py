@@ -43,7 +43,7 @@ from llama_router.exceptions import (
     StreamInterruptedError,
     UnsupportedFeatureError,
 )
-from llama_router.http import HttpPool
+from llama_router.transport import HttpPool
 from llama_router.messages import ChatRequest, Message, ToolCall
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
 

@@ -25,7 +25,7 @@ from llama_router.backends.openai_wire import (
 )
 from llama_router.deployments import Target
 from llama_router.exceptions import ProviderError
-from llama_router.http import HttpPool, JsonEndpoint
+from llama_router.transport import HttpPool, JsonEndpoint
 from llama_router.messages import ChatRequest
 
 __all__ = ["OpenAICompatibleBackend"]
