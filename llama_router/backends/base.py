@@ -42,10 +42,10 @@ from llama_router.exceptions import (
     RateLimitedError,
     UnsupportedFeatureError,
 )
-from llama_router.transport import HttpPool
 from llama_router.messages import ChatRequest, ToolCall
 from llama_router.ratelimits import RateLimitInfo, parse_rate_limits
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
+from llama_router.transport import HttpPool
 
 __all__ = [
     "Backend",

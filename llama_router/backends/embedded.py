@@ -42,9 +42,9 @@ from llama_router.exceptions import (
     ProviderError,
     ProviderUnavailableError,
 )
-from llama_router.transport import HttpPool
 from llama_router.messages import ChatRequest
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, Usage
+from llama_router.transport import HttpPool
 
 __all__ = ["EmbeddedBackend"]
 

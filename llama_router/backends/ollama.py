@@ -43,9 +43,9 @@ from llama_router.exceptions import (
     StreamInterruptedError,
     UnsupportedFeatureError,
 )
-from llama_router.transport import HttpPool
 from llama_router.messages import ChatRequest, Message, ToolCall
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
+from llama_router.transport import HttpPool
 
 __all__ = ["OllamaBackend", "build_ollama_body"]
 

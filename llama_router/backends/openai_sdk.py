@@ -17,43 +17,32 @@ because it would close that shared client.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar
 
 import httpx
 
 from llama_router.backends.base import (
-    Backend,
-    BackendResult,
     HealthReport,
-    StreamItem,
-    chained_to_response,
     error_for_status,
     error_from_httpx,
     require_sdk,
 )
-from llama_router.backends.openai_wire import (
-    OpenAIStreamParser,
-    build_chat_body,
-    parse_chat_completion,
-)
+from llama_router.backends.openai_compatible import OpenAIChatBackend
 from llama_router.deployments import Target
 from llama_router.exceptions import ProviderError
 from llama_router.transport import HttpPool, JsonEndpoint
-from llama_router.messages import ChatRequest
-from llama_router.ratelimits import RateLimitInfo, parse_rate_limits
 
 __all__ = ["OpenAISDKBackend"]
 
 
-class OpenAISDKBackend(Backend):
+class OpenAISDKBackend(OpenAIChatBackend):
     """Common code of the Groq and Together backends."""
 
     sdk_module: ClassVar[str]
     sdk_class: ClassVar[str]
-    max_tokens_field: ClassVar[str] = "max_tokens"
-    include_usage: ClassVar[bool] = True
+    reads_rate_limits: ClassVar[bool] = True
     #: Suffix users may include in ``base_url`` that the SDK adds itself.
     base_suffix: ClassVar[str] = ""
     models_path: ClassVar[str]
@@ -119,58 +108,6 @@ class OpenAISDKBackend(Backend):
             return error_from_httpx(exc, provider=self.provider, deployment=name)
         return None
 
-    def _status_error(self, status: int, body: object, headers: httpx.Headers) -> ProviderError:
-        return error_for_status(
-            status, body, provider=self.provider, deployment=self.target.name, headers=headers
-        )
-
-    def _response_error(self, response: httpx.Response) -> ProviderError:
-        """The typed error for an HTTP error reply to a chat call (body read), chained to
-        the ``httpx.HTTPStatusError`` that carries the request and response."""
-        error = self._status_error(response.status_code, response.content, response.headers)
-        return chained_to_response(error, response)
-
-    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        return build_chat_body(
-            request,
-            self.target.model_id,
-            stream=stream,
-            max_tokens_field=self.max_tokens_field,
-            include_usage=self.include_usage,
-        )
-
-    async def chat(self, request: ChatRequest) -> BackendResult:
-        body = self._body(request, stream=False)
-        with self._mapped_errors():
-            response = await self._endpoint.post(body)
-            if response.status_code >= 400:
-                raise self._response_error(response)
-            limits = parse_rate_limits(response.headers)
-            return parse_chat_completion(
-                self._json(response),
-                provider=self.provider,
-                deployment=self.target.name,
-                rate_limits=_or_none(limits),
-            )
-
-    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
-        body = self._body(request, stream=True)
-        with self._mapped_errors():
-            response = await self._endpoint.post(body, stream=True)
-            try:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise self._response_error(response)
-                parser = OpenAIStreamParser(
-                    provider=self.provider,
-                    deployment=self.target.name,
-                    rate_limits=_or_none(parse_rate_limits(response.headers)),
-                )
-                async for item in parser.events(response.aiter_lines()):
-                    yield item
-            finally:
-                await response.aclose()
-
     async def health(self) -> HealthReport:
         """An authenticated, cheap ``GET /models`` (neither provider has a health endpoint)."""
         try:
@@ -179,7 +116,3 @@ class OpenAISDKBackend(Backend):
         except ProviderError as exc:
             return HealthReport(ok=False, detail=f"{type(exc).__name__}: {exc.message}")
         return HealthReport(ok=True, detail="GET /models: ok")
-
-
-def _or_none(limits: RateLimitInfo) -> RateLimitInfo | None:
-    return None if limits.is_empty else limits

@@ -55,10 +55,10 @@ from llama_router.exceptions import (
     StreamInterruptedError,
     UnsupportedFeatureError,
 )
-from llama_router.transport import HttpPool
 from llama_router.llama3_prompt import render_llama3_prompt
 from llama_router.messages import ChatRequest
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, Usage
+from llama_router.transport import HttpPool
 
 __all__ = ["ReplicateBackend", "build_replicate_input"]
 
