@@ -33,6 +33,7 @@ from llama_router.backends.openai_wire import (
     FINISH_REASONS,
     message_to_openai,
     parse_chat_completion,
+    sampling_fields,
 )
 from llama_router.deployments import Target
 from llama_router.exceptions import (
@@ -139,16 +140,9 @@ class EmbeddedBackend(Backend):
         s = request.settings
         kwargs: dict[str, Any] = {
             "messages": [message_to_openai(m) for m in request.messages],
-            "max_tokens": s.max_tokens,
+            "max_tokens": s.max_tokens,  # None: no cap (llama-cpp-python's default is 16)
+            **sampling_fields(s),
         }
-        if s.temperature is not None:
-            kwargs["temperature"] = s.temperature
-        if s.top_p is not None:
-            kwargs["top_p"] = s.top_p
-        if s.stop:
-            kwargs["stop"] = list(s.stop)
-        if s.seed is not None:
-            kwargs["seed"] = s.seed
         fmt = s.response_format
         if fmt is not None and fmt.type == "json_object":
             kwargs["response_format"] = {"type": "json_object"}

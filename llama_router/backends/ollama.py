@@ -36,6 +36,7 @@ from llama_router.backends.base import (
     require_sdk,
     seconds_field,
 )
+from llama_router.backends.openai_wire import sampling_fields, tool_definitions
 from llama_router.deployments import Target
 from llama_router.exceptions import (
     ProviderError,
@@ -81,17 +82,7 @@ def build_ollama_body(
 ) -> dict[str, Any]:
     """The JSON body of ``POST /api/chat``."""
     settings = request.settings
-    options: dict[str, Any] = {}
-    if settings.max_tokens is not None:
-        options["num_predict"] = settings.max_tokens
-    if settings.temperature is not None:
-        options["temperature"] = settings.temperature
-    if settings.top_p is not None:
-        options["top_p"] = settings.top_p
-    if settings.stop:
-        options["stop"] = list(settings.stop)
-    if settings.seed is not None:
-        options["seed"] = settings.seed
+    options = sampling_fields(settings, max_tokens_field="num_predict")
     if num_ctx is not None:
         options["num_ctx"] = num_ctx
     body: dict[str, Any] = {
@@ -109,17 +100,7 @@ def build_ollama_body(
     elif fmt is not None and fmt.type == "json_schema":
         body["format"] = fmt.json_schema
     if settings.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": t.parameters,
-                },
-            }
-            for t in settings.tools
-        ]
+        body["tools"] = tool_definitions(settings.tools)
     return body
 
 

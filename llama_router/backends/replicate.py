@@ -46,6 +46,7 @@ from llama_router.backends.base import (
     require_sdk,
     seconds_field,
 )
+from llama_router.backends.openai_wire import sampling_fields
 from llama_router.deployments import Target
 from llama_router.exceptions import (
     ColdStartError,
@@ -78,15 +79,12 @@ def build_replicate_input(request: ChatRequest) -> dict[str, Any]:
             data["system_prompt"] = systems[0].content
     else:
         data = {"prompt": render_llama3_prompt(messages), "prompt_template": "{prompt}"}
-    s = request.settings
-    if s.max_tokens is not None:
-        data["max_tokens"] = s.max_tokens
-    if s.temperature is not None:
-        data["temperature"] = s.temperature
-    if s.top_p is not None:
-        data["top_p"] = s.top_p
-    if s.stop:
-        data["stop_sequences"] = ",".join(s.stop)
+    sampling = sampling_fields(request.settings)
+    sampling.pop("seed", None)  # refused by check_supported: unconfirmed on these models
+    stop = sampling.pop("stop", None)
+    data.update(sampling)
+    if stop:
+        data["stop_sequences"] = ",".join(stop)
     return data
 
 
