@@ -44,6 +44,7 @@ from llama_router.exceptions import (
     ProviderUnavailableError,
 )
 from llama_router.messages import ChatRequest
+from llama_router.providers import EmbeddedOptions
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, Usage
 from llama_router.transport import HttpPool
 
@@ -83,10 +84,10 @@ class EmbeddedBackend(Backend):
     ) -> None:
         super().__init__(target, http, clock=clock)
         self._llama_cpp = require_sdk("llama_cpp", "embedded", extra="local")
-        if target.model_path is None:  # guaranteed by Deployment validation
-            raise ValueError("model_path is required")
-        self.model_path = Path(target.model_path)
-        self.n_ctx = target.num_ctx or 2048
+        options = target.options_as(EmbeddedOptions)
+        self.model_path = Path(options.model_path)
+        self.n_ctx = options.num_ctx or 2048
+        self.n_threads = options.n_threads
         self._llm: Any = None
         self._lock = asyncio.Lock()
         self._load_lock = threading.Lock()
@@ -106,7 +107,7 @@ class EmbeddedBackend(Backend):
                     self._llm = self._llama_cpp.Llama(
                         model_path=str(self.model_path),
                         n_ctx=self.n_ctx,
-                        n_threads=self.target.n_threads,
+                        n_threads=self.n_threads,
                         verbose=False,
                     )
                 except ValueError as exc:  # llama-cpp-python's "failed to load model"

@@ -45,6 +45,7 @@ from llama_router.exceptions import (
     UnsupportedFeatureError,
 )
 from llama_router.messages import ChatRequest, Message, ToolCall
+from llama_router.providers import OllamaOptions
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
 from llama_router.transport import HttpPool
 
@@ -119,6 +120,7 @@ class OllamaBackend(Backend):
     ) -> None:
         super().__init__(target, http, clock=clock)
         self._sdk = require_sdk("ollama", "ollama")
+        self._options = target.options_as(OllamaOptions)
         timeout = httpx.Timeout(target.timeout, connect=target.connect_timeout)
         headers = None
         if target.api_key is not None:  # Ollama's cloud; local servers need no key
@@ -140,9 +142,13 @@ class OllamaBackend(Backend):
             )
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        t = self.target
+        options = self._options
         return build_ollama_body(
-            request, t.model_id, stream=stream, keep_alive=t.keep_alive, num_ctx=t.num_ctx
+            request,
+            self.target.model_id,
+            stream=stream,
+            keep_alive=options.keep_alive,
+            num_ctx=options.num_ctx,
         )
 
     def _map_error(self, exc: Exception) -> ProviderError | None:

@@ -35,7 +35,6 @@ import httpx
 from llama_router.backends.base import (
     Backend,
     BackendResult,
-    Capabilities,
     HealthReport,
     StreamItem,
     count_field,
@@ -58,6 +57,7 @@ from llama_router.exceptions import (
 )
 from llama_router.llama3_prompt import render_llama3_prompt
 from llama_router.messages import ChatRequest
+from llama_router.providers import ReplicateOptions
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, Usage
 from llama_router.transport import HttpPool
 
@@ -103,10 +103,7 @@ def _boot_seconds(prediction: dict[str, Any]) -> float | None:
 
 
 class ReplicateBackend(Backend):
-    provider = "replicate"
-    # Meta's Llama 3 models on Replicate have no JSON mode and no tool calling; seed is
-    # unconfirmed on them, so it is refused rather than silently ignored.
-    capabilities = Capabilities(tools=False, json_mode=False, json_schema=False, seed=False)
+    provider = "replicate"  # no JSON mode, tools or seed: see its ProviderSpec
 
     def __init__(
         self,
@@ -131,8 +128,10 @@ class ReplicateBackend(Backend):
         retry = getattr(self._http, "_transport", None)
         if isinstance(retry, self._sdk.client.RetryTransport):
             retry.max_attempts = 1  # the router owns retries
-        self.poll_interval = target.poll_interval
-        self.cold_boot_timeout = target.cold_boot_timeout
+        options = target.options_as(ReplicateOptions)
+        self.wait = options.replicate_wait
+        self.poll_interval = options.poll_interval
+        self.cold_boot_timeout = options.cold_boot_timeout
         model_id = target.model_id
         if ":" in model_id:  # owner/name:version pins a version
             self._create_path = "/v1/predictions"
@@ -272,7 +271,7 @@ class ReplicateBackend(Backend):
 
     async def chat(self, request: ChatRequest) -> BackendResult:
         with self._mapped_errors():
-            created = await self._create(request, wait=self.target.replicate_wait)
+            created = await self._create(request, wait=self.wait)
             prediction, load_s = await self._poll(created, until_started=False)
             self._check_terminal(prediction)
             output = prediction.get("output")
