@@ -126,7 +126,7 @@ keepalive = "5m"
         ),
         (
             "[router.timeouts]\ntotal = -1\n[[deployments]]\nprovider='llamacpp'\nmodel='m'\n",
-            "router.timeouts.total: Input should be greater than 0",
+            "router.timeouts: total must be > 0 seconds, got -1.0",
         ),
     ],
 )
