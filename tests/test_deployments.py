@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from llama_router import (
     ConfigurationError,
     Deployment,
