@@ -57,6 +57,15 @@ if TYPE_CHECKING:
         Tool,
         ToolCall,
     )
+    from llama_router.providers import (
+        EmbeddedOptions,
+        OllamaOptions,
+        ProviderOptions,
+        ProviderSpec,
+        ReplicateOptions,
+        register_provider,
+        unregister_provider,
+    )
     from llama_router.ratelimits import RateLimitInfo
     from llama_router.responses import (
         Attempt,
@@ -97,7 +106,7 @@ _EXPORTS: dict[str, str] = {
     "Budget": "llama_router.routing.options",
     "BudgetExceededError": "llama_router.exceptions",
     "CANONICAL_MODELS": "llama_router.catalog",
-    "Capabilities": "llama_router.backends.base",
+    "Capabilities": "llama_router.capabilities",
     "CatalogEntry": "llama_router.catalog",
     "ChatRequest": "llama_router.messages",
     "ChatResponse": "llama_router.responses",
@@ -109,6 +118,7 @@ _EXPORTS: dict[str, str] = {
     "Continuation": "llama_router.responses",
     "DeadlineExceededError": "llama_router.exceptions",
     "Deployment": "llama_router.deployments",
+    "EmbeddedOptions": "llama_router.providers",
     "Explanation": "llama_router.explain",
     "ExplanationRow": "llama_router.explain",
     "FinishReason": "llama_router.responses",
@@ -125,11 +135,14 @@ _EXPORTS: dict[str, str] = {
     "ModelCatalog": "llama_router.catalog",
     "ModelNotFoundError": "llama_router.exceptions",
     "NoDeploymentAvailableError": "llama_router.exceptions",
+    "OllamaOptions": "llama_router.providers",
     "PROVIDERS": "llama_router.deployments",
     "Policy": "llama_router.routing.policy",
     "Price": "llama_router.catalog",
     "ProviderError": "llama_router.exceptions",
     "ProviderName": "llama_router.deployments",
+    "ProviderOptions": "llama_router.providers",
+    "ProviderSpec": "llama_router.providers",
     "ProviderTimeoutError": "llama_router.exceptions",
     "FirstTokenTimeoutError": "llama_router.exceptions",
     "ProviderTimings": "llama_router.responses",
@@ -137,6 +150,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderUnreachableError": "llama_router.exceptions",
     "RateLimitInfo": "llama_router.ratelimits",
     "RateLimitedError": "llama_router.exceptions",
+    "ReplicateOptions": "llama_router.providers",
     "RequestValidationError": "llama_router.exceptions",
     "ResponseFormat": "llama_router.messages",
     "RetryPolicy": "llama_router.routing.options",
@@ -155,7 +169,6 @@ _EXPORTS: dict[str, str] = {
     "UnknownModelError": "llama_router.exceptions",
     "UnsupportedFeatureError": "llama_router.exceptions",
     "Usage": "llama_router.responses",
-    "__version__": "llama_router._version",
     "best_availability": "llama_router.routing.policy",
     "cheapest_under": "llama_router.routing.policy",
     "cloud_first": "llama_router.routing.policy",
@@ -164,6 +177,9 @@ _EXPORTS: dict[str, str] = {
     "lowest_cost": "llama_router.routing.policy",
     "lowest_latency": "llama_router.routing.policy",
     "ordered": "llama_router.routing.policy",
+    "register_provider": "llama_router.providers",
+    "unregister_provider": "llama_router.providers",
+    "__version__": "llama_router._version",
 }
 
 
@@ -256,4 +272,11 @@ __all__ = [
     "lowest_latency",
     "ordered",
     "__version__",
+    "EmbeddedOptions",
+    "OllamaOptions",
+    "ProviderOptions",
+    "ProviderSpec",
+    "ReplicateOptions",
+    "register_provider",
+    "unregister_provider",
 ]

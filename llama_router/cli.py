@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from llama_router.config import RouterConfig, load_config
+from llama_router.config import POLICIES, RouterConfig, load_config
 from llama_router.deployments import Deployment
 from llama_router.exceptions import (
     AllDeploymentsFailedError,
@@ -27,6 +27,7 @@ from llama_router.exceptions import (
     LlamaRouterError,
     RequestValidationError,
 )
+from llama_router.providers import provider_names, provider_spec
 from llama_router.responses import ChatResponse, TextDelta
 from llama_router.router import Router
 from llama_router.routing.policy import Policy
@@ -34,14 +35,8 @@ from llama_router.routing.policy import Policy
 __all__ = ["default_deployments", "main", "main_entry"]
 
 DEFAULT_MODEL = "llama-3.1-8b"
-POLICIES = (
-    "ordered",
-    "lowest_latency",
-    "lowest_cost",
-    "best_availability",
-    "local_first",
-    "cloud_first",
-)
+#: The policies ``--policy`` can name: those that need no extra setting.
+CLI_POLICIES = tuple(name for name, entry in POLICIES.items() if not entry.required)
 
 HOW_TO_FIX = """\
 How to fix: start one of these, or point llama-router at what you have:
@@ -58,24 +53,15 @@ def default_deployments(model: str, env: Mapping[str, str]) -> list[Deployment]:
         Deployment(provider="ollama", model=model),
         Deployment(provider="llamacpp", model=model),
     ]
-    for provider, variable in (
-        ("groq", "GROQ_API_KEY"),
-        ("together", "TOGETHER_API_KEY"),
-        ("replicate", "REPLICATE_API_TOKEN"),
-    ):
-        if env.get(variable):
-            found.append(Deployment(provider=provider, model=model))  # type: ignore[arg-type]
+    for provider in provider_names():
+        spec = provider_spec(provider)
+        if spec.key_required and spec.key_env and env.get(spec.key_env):
+            found.append(Deployment(provider=provider, model=model))
     return found
 
 
 def _policy(name: str | None) -> Policy | None:
-    if name is None:
-        return None
-    from llama_router.routing import policy as policies
-
-    factory = getattr(policies, name)
-    built: Policy = factory()
-    return built
+    return None if name is None else POLICIES[name].factory()
 
 
 def build_router(args: argparse.Namespace, env: Mapping[str, str]) -> Router:
@@ -183,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--model", "-m", default=None, help=f"canonical model name (default {DEFAULT_MODEL})"
         )
-        p.add_argument("--policy", choices=POLICIES, help="override the routing policy")
+        p.add_argument("--policy", choices=CLI_POLICIES, help="override the routing policy")
 
     for name, text in (
         ("chat", "route one request and stream the answer"),

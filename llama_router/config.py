@@ -4,8 +4,8 @@
 .. code-block:: toml
 
     [router]
-    policy = "local_first"          # ordered, lowest_latency, lowest_cost, best_availability,
-    slow_ttft = 2.0                 # local_first, cloud_first, cheapest_under
+    policy = "local_first"          # any name in POLICIES
+    slow_ttft = 2.0
     continuation = true
 
     [router.timeouts]
@@ -24,17 +24,30 @@
     model = "llama-3.1-8b"
     rpm = 30
 
-Every error names the bad key (``deployments[1].provider``) and the allowed values.
+The ``[router.*]`` sections are the option classes the code uses (:class:`Timeouts`,
+:class:`RetryPolicy`, :class:`Hedging`, :class:`Budget`, :class:`HealthConfig`), validated
+as they are: every field settable in code is settable here. Policies are named in one
+table, :data:`POLICIES`. Every error names the bad key (``deployments[1].provider``) and the
+allowed values.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from llama_router.deployments import Deployment
 from llama_router.exceptions import ConfigurationError
@@ -49,57 +62,66 @@ from llama_router.routing.policy import (
     lowest_latency,
     ordered,
 )
+from llama_router.state.health import HealthConfig
+from llama_router.validation import describe_validation_error
 
-__all__ = ["ConfigFileError", "RouterConfig", "load_config", "parse_config"]
-
-PolicyName = Literal[
-    "ordered",
-    "lowest_latency",
-    "lowest_cost",
-    "best_availability",
-    "local_first",
-    "cloud_first",
-    "cheapest_under",
+__all__ = [
+    "POLICIES",
+    "ConfigFileError",
+    "PolicyEntry",
+    "RouterConfig",
+    "load_config",
+    "parse_config",
 ]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PolicyEntry:
+    """How a named policy is built from the ``[router]`` keys."""
+
+    factory: Callable[..., Policy]
+    options: tuple[str, ...] = ()
+    """The ``[router]`` keys passed to ``factory`` when set."""
+    required: tuple[str, ...] = ()
+    """Keys the policy cannot do without."""
+
+
+#: Every policy a config file (and the CLI) can name: the only list of them.
+POLICIES: Mapping[str, PolicyEntry] = MappingProxyType(
+    {
+        "ordered": PolicyEntry(ordered),
+        "lowest_latency": PolicyEntry(lowest_latency, ("explore",)),
+        "lowest_cost": PolicyEntry(lowest_cost),
+        "best_availability": PolicyEntry(best_availability, ("explore",)),
+        "local_first": PolicyEntry(local_first, ("slow_ttft",)),
+        "cloud_first": PolicyEntry(cloud_first),
+        "cheapest_under": PolicyEntry(cheapest_under, ("p95_ttft",), required=("p95_ttft",)),
+    }
+)
 
 
 class ConfigFileError(ConfigurationError):
     """A config file could not be read or is invalid; the message names each bad key."""
 
 
-class TimeoutsConfig(BaseModel):
-    model_config = _STRICT
-    total: float = Field(default=120.0, gt=0)
-    first_token: float = Field(default=30.0, gt=0)
-    idle: float = Field(default=30.0, gt=0)
-
-
-class RetryConfig(BaseModel):
-    model_config = _STRICT
-    max_retries: int = Field(default=1, ge=0)
-    backoff_base: float = Field(default=0.25, gt=0)
-    backoff_max: float = Field(default=4.0, gt=0)
-    max_retry_after: float = Field(default=5.0, ge=0)
-
-
-class HedgingConfig(BaseModel):
-    model_config = _STRICT
-    delay: float | None = Field(default=None, gt=0)
-    default_delay: float = Field(default=1.0, gt=0)
-    max_share: float = Field(default=0.1, ge=0, le=1)
-
-
-class BudgetConfig(BaseModel):
-    model_config = _STRICT
-    usd: float = Field(ge=0)
-    period: float = Field(default=86_400.0, gt=0)
+def _no_negative_numbers(options: object) -> object:
+    """Durations, counts, shares and money are never negative (the option classes check
+    their stricter bounds themselves)."""
+    if options is None:
+        return options
+    for field in dataclasses.fields(options):  # type: ignore[arg-type]
+        value = getattr(options, field.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise ValueError(f"{field.name} must be >= 0, got {value}")
+    return options
 
 
 class RouterSection(BaseModel):
     model_config = _STRICT
-    policy: PolicyName = "ordered"
+    policy: str = "ordered"
+    """A name in :data:`POLICIES`."""
     slow_ttft: float | None = Field(default=None, gt=0)
     """``local_first`` only: a local engine slower than this (p95 TTFT) goes after the cloud."""
     p95_ttft: float | None = Field(default=None, gt=0)
@@ -109,40 +131,39 @@ class RouterSection(BaseModel):
     continuation: bool = False
     probe_interval: float | None = Field(default=None, gt=0)
     transport: Literal["httpx", "aiohttp"] = "httpx"
-    timeouts: TimeoutsConfig = TimeoutsConfig()
-    retry: RetryConfig = RetryConfig()
-    hedging: HedgingConfig | None = None
-    budget: BudgetConfig | None = None
+    timeouts: Timeouts = Timeouts()
+    retry: RetryPolicy = RetryPolicy()
+    hedging: Hedging | None = None
+    budget: Budget | None = None
+    health: HealthConfig = HealthConfig()
+
+    _check_numbers = field_validator("timeouts", "retry", "hedging", "budget", "health")(
+        _no_negative_numbers
+    )
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, name: str) -> str:
+        if name not in POLICIES:
+            raise ValueError(f"unknown policy; use one of {', '.join(map(repr, POLICIES))}")
+        return name
 
     @model_validator(mode="after")
     def _policy_options(self) -> RouterSection:
-        if self.policy == "cheapest_under" and self.p95_ttft is None:
-            raise ValueError('policy "cheapest_under" needs p95_ttft (seconds)')
-        if self.slow_ttft is not None and self.policy != "local_first":
-            raise ValueError('slow_ttft applies only to policy "local_first"')
-        if self.p95_ttft is not None and self.policy != "cheapest_under":
-            raise ValueError('p95_ttft applies only to policy "cheapest_under"')
-        if self.explore is not None and self.policy not in ("lowest_latency", "best_availability"):
-            raise ValueError('explore applies only to "lowest_latency" and "best_availability"')
+        entry = POLICIES[self.policy]
+        for key in entry.required:
+            if getattr(self, key) is None:
+                raise ValueError(f"policy {self.policy!r} needs {key} (seconds)")
+        for key in sorted({k for e in POLICIES.values() for k in e.options} - set(entry.options)):
+            if getattr(self, key) is not None:
+                owners = " and ".join(f'"{n}"' for n, e in POLICIES.items() if key in e.options)
+                raise ValueError(f"{key} applies only to policy {owners}")
         return self
 
     def build_policy(self) -> Policy:
-        name = self.policy
-        explore = 0.1 if self.explore is None else self.explore
-        if name == "lowest_latency":
-            return lowest_latency(explore)
-        if name == "best_availability":
-            return best_availability(explore)
-        if name == "lowest_cost":
-            return lowest_cost()
-        if name == "local_first":
-            return local_first(self.slow_ttft)
-        if name == "cloud_first":
-            return cloud_first()
-        if name == "cheapest_under":
-            assert self.p95_ttft is not None
-            return cheapest_under(self.p95_ttft)
-        return ordered()
+        entry = POLICIES[self.policy]
+        kwargs = {k: getattr(self, k) for k in entry.options if getattr(self, k) is not None}
+        return entry.factory(**kwargs)
 
 
 class RouterConfig(BaseModel):
@@ -157,72 +178,15 @@ class RouterConfig(BaseModel):
         r = self.router
         return {
             "policy": r.build_policy(),
-            "timeouts": Timeouts(**r.timeouts.model_dump()),
-            "retry": RetryPolicy(**r.retry.model_dump()),
-            "hedging": None if r.hedging is None else Hedging(**r.hedging.model_dump()),
-            "budget": None if r.budget is None else Budget(**r.budget.model_dump()),
+            "timeouts": r.timeouts,
+            "retry": r.retry,
+            "hedging": r.hedging,
+            "budget": r.budget,
+            "health": r.health,
             "continuation": r.continuation,
             "probe_interval": r.probe_interval,
             "transport": r.transport,
         }
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str] | None:
-    """The field names allowed at ``loc`` (the parent of an unknown key)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = getattr(current, "model_fields", None)
-        if fields is None or part not in fields:
-            return None
-        annotation = fields[part].annotation
-        current = _model_in(annotation)
-        if current is None:
-            return None
-    fields = getattr(current, "model_fields", None)
-    return sorted(fields) if fields else None
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _where(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _describe(exc: ValidationError, source: str) -> str:
-    problems = []
-    errors = exc.errors()
-    bad = {tuple(e["loc"])[:1] for e in errors if len(e["loc"]) > 1}
-    for err in errors:
-        loc = tuple(err["loc"])
-        if err["type"] == "too_short" and loc[:1] in bad:
-            continue  # the items themselves were invalid; those errors say why
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(RouterConfig, loc[:-1])
-            hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-            problems.append(f"{_where(loc)}: unknown key{hint}")
-        elif err["type"] == "missing":
-            problems.append(f"{_where(loc)}: required key is missing")
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-            got = err.get("input")
-            shown = f" (got {got!r})" if isinstance(got, (str, int, float, bool)) else ""
-            problems.append(f"{_where(loc)}: {message}{shown}")
-    count = len(problems)
-    head = f"{source}: {count} problem{'s' if count != 1 else ''} in the config"
-    return "\n".join([head, *(f"  - {p}" for p in problems)])
 
 
 def parse_config(data: Mapping[str, Any], source: str = "config") -> RouterConfig:
@@ -230,7 +194,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> RouterConfi
     try:
         return RouterConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigFileError(_describe(exc, source)) from None
+        raise ConfigFileError(describe_validation_error(exc, source, RouterConfig)) from None
 
 
 def _read(path: Path) -> Mapping[str, Any]:

@@ -12,49 +12,63 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic._internal._model_construction import ModelMetaclass
 
 from llama_router.catalog import CatalogEntry, ModelCatalog, Price
 from llama_router.exceptions import ConfigurationError, MissingCredentialsError, UnknownModelError
+from llama_router.providers import (
+    BUILTIN_PROVIDERS,
+    ProviderOptions,
+    provider_names,
+    provider_spec,
+    providers_with_option,
+    unknown_provider_message,
+)
+from llama_router.validation import describe_validation_error
 
 __all__ = ["PROVIDERS", "Deployment", "ProviderName", "Target", "resolve_deployment"]
 
 ProviderName = Literal[
     "ollama", "llamacpp", "embedded", "groq", "together", "replicate", "openai_compatible"
 ]
+"""The built-in provider names (``Deployment.provider`` also takes registered ones)."""
 
-#: Every provider name a deployment may use.
-PROVIDERS: tuple[ProviderName, ...] = (
-    "ollama",
-    "llamacpp",
-    "embedded",
-    "groq",
-    "together",
-    "replicate",
-    "openai_compatible",
-)
+#: The built-in provider names.
+PROVIDERS: tuple[ProviderName, ...] = tuple(spec.name for spec, _ in BUILTIN_PROVIDERS)  # type: ignore[misc]
 
-_KEY_ENV: Mapping[str, str] = MappingProxyType(
-    {
-        "groq": "GROQ_API_KEY",
-        "together": "TOGETHER_API_KEY",
-        "replicate": "REPLICATE_API_TOKEN",
-    }
-)
-_DEFAULT_BASE: Mapping[str, str] = MappingProxyType(
-    {
-        "ollama": "http://127.0.0.1:11434",
-        "llamacpp": "http://127.0.0.1:8080",
-    }
-)
-_LOCAL_PROVIDERS = frozenset({"ollama", "llamacpp", "embedded"})
+_NO_OPTIONS = ProviderOptions()
+_O = TypeVar("_O", bound=ProviderOptions)
 
 
-class Deployment(BaseModel):
+class _ConfigurationErrors(ModelMetaclass):
+    """``Deployment(...)`` raises :class:`ConfigurationError`, never pydantic's error.
+
+    Only the constructor call is wrapped: inside a config file's validation the errors stay
+    pydantic's, so they carry the key's path (``deployments[1].num_ctx``)."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as exc:
+            raise ConfigurationError(
+                describe_validation_error(exc, cls.__name__, cls, where="in its fields")  # type: ignore[arg-type]
+            ) from None
+
+
+class Deployment(BaseModel, metaclass=_ConfigurationErrors):
     """One provider serving one canonical model.
 
     Example::
@@ -62,11 +76,16 @@ class Deployment(BaseModel):
         Deployment(provider="groq", model="llama-3.1-8b")            # key from GROQ_API_KEY
         Deployment(provider="ollama", model="llama-3.1-8b", keep_alive="10m")
         Deployment(provider="llamacpp", model="llama-3.1-8b", base_url="http://127.0.0.1:8080")
+
+    Settings only one provider understands (``keep_alive``, ``model_path``, ...) go in
+    ``options``, validated by that provider's option model; they may equally be given as
+    flat keywords, as above. Invalid input raises :class:`ConfigurationError`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    provider: ProviderName
+    provider: str
+    """A built-in provider (:data:`PROVIDERS`) or one added with ``register_provider``."""
     model: str = Field(min_length=1)
     """Canonical model name, e.g. ``llama-3.1-8b``."""
     model_id: str | None = None
@@ -92,34 +111,68 @@ class Deployment(BaseModel):
     timeout: float = Field(default=60.0, gt=0)
     """Seconds to wait for the reply (for streams: between chunks)."""
     connect_timeout: float = Field(default=5.0, gt=0)
-    keep_alive: str | float | None = None
-    """Ollama only: how long the model stays loaded after the call (``"5m"``, ``0``)."""
-    num_ctx: int | None = Field(default=None, gt=0)
-    """Ollama and embedded: the context window to run the model with."""
-    model_path: str | None = None
-    """Embedded only: the GGUF file to load in-process."""
-    n_threads: int | None = Field(default=None, gt=0)
-    """Embedded only: CPU threads for generation (default: llama.cpp's choice)."""
-    replicate_wait: int = Field(default=60, ge=1, le=60)
-    """Replicate only: seconds to hold the create call open (``Prefer: wait=N``)."""
-    poll_interval: float = Field(default=0.5, ge=0)
-    """Replicate only: seconds between polls of a prediction that is still running."""
-    cold_boot_timeout: float | None = Field(default=None, ge=0)
-    """Replicate only: give up (and cancel) a prediction still ``starting`` after this many
-    seconds, raising ColdStartError so the router can fail over."""
+    options: SerializeAsAny[ProviderOptions] = _NO_OPTIONS
+    """Provider-only settings, e.g. ``OllamaOptions(keep_alive="10m")`` (or a mapping)."""
+
+    if TYPE_CHECKING:  # any keywords: provider-only ones are checked by the provider's model
+
+        def __init__(self, **data: Any) -> None: ...
+
+    @classmethod
+    def allowed_keys(cls) -> list[str]:
+        """Every keyword a deployment takes: the shared fields and each provider's options."""
+        names = set(cls.model_fields)
+        for provider in provider_names():
+            names.update(provider_spec(provider).options.model_fields)
+        return sorted(names)
+
+    @field_validator("provider")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if value not in provider_names():
+            raise ValueError(unknown_provider_message(value))
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_options(cls, data: Any) -> Any:
+        """Move flat provider-only keywords into ``options`` and validate them there."""
+        if not isinstance(data, Mapping) or data.get("provider") not in provider_names():
+            return data  # the provider's own error says what is wrong
+        spec = provider_spec(data["provider"])
+        data = dict(data)
+        given = data.get("options")
+        if given is None:
+            values: dict[str, Any] = {}
+        elif isinstance(given, spec.options):
+            values = given.model_dump(exclude_unset=True)
+        elif isinstance(given, Mapping):
+            values = dict(given)
+        else:
+            raise ValueError(
+                f"options of provider {spec.name!r} must be {spec.options.__name__} or a "
+                f"mapping, got {type(given).__name__}"
+            )
+        for key in [k for k in data if k not in cls.model_fields]:
+            if key in spec.options.model_fields:
+                if key in values:
+                    raise ValueError(f"{key} is given twice: as a keyword and in options")
+                values[key] = data.pop(key)
+                continue
+            owners = providers_with_option(key)
+            if owners:
+                plural = "s" if len(owners) > 1 else ""
+                raise ValueError(
+                    f"{key} applies only to provider{plural} "
+                    + " and ".join(repr(o) for o in owners)
+                )
+        data["options"] = spec.options.model_validate(values)
+        return data
 
     @model_validator(mode="after")
-    def _provider_specific(self) -> Deployment:
-        if self.provider != "ollama" and self.keep_alive is not None:
-            raise ValueError("keep_alive applies only to provider 'ollama'")
-        if self.provider not in ("ollama", "embedded") and self.num_ctx is not None:
-            raise ValueError("num_ctx applies only to providers 'ollama' and 'embedded'")
-        if self.provider == "embedded" and not self.model_path:
-            raise ValueError("provider 'embedded' needs model_path (a GGUF file)")
-        if self.provider != "embedded" and (self.model_path or self.n_threads):
-            raise ValueError("model_path and n_threads apply only to provider 'embedded'")
-        if self.provider == "openai_compatible" and not self.base_url:
-            raise ValueError("provider 'openai_compatible' needs base_url (e.g. http://host/v1)")
+    def _consistent(self) -> Deployment:
+        if provider_spec(self.provider).needs_base_url and not self.base_url:
+            raise ValueError(f"provider {self.provider!r} needs base_url (e.g. http://host/v1)")
         if (self.input_price_per_mtok is None) != (self.output_price_per_mtok is None):
             raise ValueError("set both input_price_per_mtok and output_price_per_mtok, or neither")
         return self
@@ -131,34 +184,62 @@ class Deployment(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A resolved deployment: everything a backend and a policy need, frozen."""
+    """A resolved deployment: everything a backend and a policy need, frozen.
+
+    The router builds it from a :class:`Deployment`; a custom backend's tests may build one
+    directly, giving only what matters (``Target("echo", "echo", "llama-3.1-8b")``)."""
 
     name: str
-    provider: ProviderName
+    provider: str
     model: str
-    model_id: str
-    base_url: str | None
-    api_key: SecretStr | None
-    context_window: int | None
-    price: Price | None
-    tags: frozenset[str]
-    timeout: float
-    connect_timeout: float
-    max_concurrency: int | None
-    rpm: int | None
-    tpm: int | None
-    keep_alive: str | float | None
-    num_ctx: int | None
-    model_path: str | None
-    n_threads: int | None
-    replicate_wait: int
-    poll_interval: float
-    cold_boot_timeout: float | None
-    catalog_entry: CatalogEntry | None
+    """The canonical model name."""
+    model_id: str = ""
+    """The provider's model id; empty means the same as ``model``."""
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    context_window: int | None = None
+    price: Price | None = None
+    tags: frozenset[str] = frozenset()
+    timeout: float = 60.0
+    connect_timeout: float = 5.0
+    max_concurrency: int | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    options: ProviderOptions = _NO_OPTIONS
+    catalog_entry: CatalogEntry | None = None
+
+    def __post_init__(self) -> None:
+        if not self.model_id:
+            object.__setattr__(self, "model_id", self.model)
 
     @property
     def is_local(self) -> bool:
         return "local" in self.tags
+
+    def options_as(self, kind: type[_O]) -> _O:
+        """The provider options as ``kind`` (its defaults when none were given)."""
+        if isinstance(self.options, kind):
+            return self.options
+        try:
+            return kind()
+        except ValidationError:
+            raise ConfigurationError(
+                f"deployment {self.name!r} ({self.provider}) needs {kind.__name__} options: "
+                f"fields {', '.join(kind.model_fields)}"
+            ) from None
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            """The provider options under their old flat names (``target.keep_alive``)."""
+            if name.startswith("_") or name == "options":
+                raise AttributeError(name)
+            try:
+                return getattr(self.options, name)
+            except AttributeError:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}"
+                ) from None
 
     def __repr__(self) -> str:  # never print the key
         return f"Target(name={self.name!r}, provider={self.provider!r}, model_id={self.model_id!r})"
@@ -192,11 +273,11 @@ def resolve_deployment(
     """
     environ = os.environ if env is None else env
     provider = deployment.provider
-    local_kind = provider in ("llamacpp", "openai_compatible", "embedded")
+    spec = provider_spec(provider)
     try:
         model = catalog.canonical(deployment.model)
     except UnknownModelError:
-        if not local_kind:
+        if not spec.any_model:
             raise
         model = deployment.model  # self-hosted engines may serve any model under any name
 
@@ -208,7 +289,7 @@ def resolve_deployment(
         )
     model_id = deployment.model_id or (entry.model_id if entry else None)
     if model_id is None:
-        if local_kind:
+        if spec.any_model:
             model_id = model
         else:
             retired = catalog.retired_ids(provider, model)
@@ -219,23 +300,21 @@ def resolve_deployment(
             )
 
     api_key = deployment.api_key
-    env_var = _KEY_ENV.get(provider)
-    if api_key is None and env_var is not None:
-        value = environ.get(env_var)
-        if not value:
+    if api_key is None and spec.key_env is not None:
+        value = environ.get(spec.key_env)
+        if value:
+            api_key = SecretStr(value)
+        elif spec.key_required:
             raise MissingCredentialsError(
-                f"{provider} needs an API key: set the {env_var} environment variable or pass "
-                f"Deployment(provider={provider!r}, api_key=...)."
+                f"{provider} needs an API key: set the {spec.key_env} environment variable or "
+                f"pass Deployment(provider={provider!r}, api_key=...)."
             )
-        api_key = SecretStr(value)
-    if api_key is None and provider == "ollama" and environ.get("OLLAMA_API_KEY"):
-        api_key = SecretStr(environ["OLLAMA_API_KEY"])  # optional: Ollama's cloud
 
-    base_url = deployment.base_url
-    if base_url is None and provider == "ollama":
-        base_url = environ.get("OLLAMA_HOST") or _DEFAULT_BASE["ollama"]
-    elif base_url is None:
-        base_url = _DEFAULT_BASE.get(provider)
+    base_url = (
+        deployment.base_url
+        or (environ.get(spec.base_url_env) if spec.base_url_env else None)
+        or spec.base_url
+    )
 
     price = entry.price if entry else None
     if deployment.input_price_per_mtok is not None and deployment.output_price_per_mtok is not None:
@@ -245,7 +324,7 @@ def resolve_deployment(
             as_of=date.today(),
             source="deployment configuration",
         )
-    elif price is None and provider in _LOCAL_PROVIDERS:
+    elif price is None and spec.locality == "local":
         price = Price(
             input_per_mtok=0, output_per_mtok=0, as_of=date.today(), source="local engine"
         )
@@ -263,10 +342,11 @@ def resolve_deployment(
             "is trusted."
         )
 
-    is_local = provider in _LOCAL_PROVIDERS or (
-        provider == "openai_compatible" and base_url is not None and _is_loopback(base_url)
+    is_local = spec.locality == "local" or (
+        spec.locality == "loopback" and base_url is not None and _is_loopback(base_url)
     )
     tags = frozenset({*deployment.tags, "local" if is_local else "cloud"})
+    options = deployment.options
     return Target(
         name=deployment.name or f"{provider}/{model_id}",
         provider=provider,
@@ -275,7 +355,7 @@ def resolve_deployment(
         base_url=base_url,
         api_key=api_key,
         context_window=deployment.context_window
-        or deployment.num_ctx  # Ollama and embedded run with this window, whatever the model's
+        or options.context_window  # Ollama and embedded run with num_ctx, whatever the model's
         or (entry.context_window if entry else None),
         price=price,
         tags=tags,
@@ -284,12 +364,6 @@ def resolve_deployment(
         max_concurrency=deployment.max_concurrency,
         rpm=deployment.rpm,
         tpm=deployment.tpm,
-        keep_alive=deployment.keep_alive,
-        num_ctx=deployment.num_ctx,
-        model_path=deployment.model_path,
-        n_threads=deployment.n_threads,
-        replicate_wait=deployment.replicate_wait,
-        poll_interval=deployment.poll_interval,
-        cold_boot_timeout=deployment.cold_boot_timeout,
+        options=options,
         catalog_entry=entry,
     )

@@ -27,7 +27,6 @@ from llama_router.exceptions import (
 )
 from llama_router.explain import Explanation, explain_decision
 from llama_router.health_probes import HealthProber
-from llama_router.http import HttpPool, TransportName
 from llama_router.messages import ChatRequest, GenerationSettings, Message
 from llama_router.responses import ChatResponse
 from llama_router.routing.options import Budget, Hedging, RetryPolicy, Timeouts
@@ -35,6 +34,7 @@ from llama_router.routing.policy import Policy, ordered
 from llama_router.state import InMemoryStore, StateStore
 from llama_router.state.health import HealthConfig
 from llama_router.streaming import ChatStream
+from llama_router.transport import HttpPool, TransportName
 
 if TYPE_CHECKING:
     from llama_router.config import RouterConfig

@@ -24,10 +24,10 @@ from llama_router.exceptions import (
     ProviderUnavailableError,
     RateLimitedError,
 )
-from llama_router.http import HttpPool
 from llama_router.messages import ChatRequest
 from llama_router.ratelimits import RateLimitInfo
 from llama_router.responses import ProviderTimings, TextDelta, Usage
+from llama_router.transport import HttpPool
 
 MODEL = "llama-3.1-8b"
 

@@ -3,11 +3,17 @@ message naming every bad key and the allowed values."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from llama_router import ConfigFileError, Router, load_config
+from llama_router import ConfigFileError, Router, load_config, routing
+from llama_router.cli import CLI_POLICIES
+from llama_router.config import POLICIES
 from llama_router.routing.options import Budget, Hedging, Timeouts
 
 GOOD = """
@@ -126,7 +132,7 @@ keepalive = "5m"
         ),
         (
             "[router.timeouts]\ntotal = -1\n[[deployments]]\nprovider='llamacpp'\nmodel='m'\n",
-            "router.timeouts.total: Input should be greater than 0",
+            "router.timeouts: total must be > 0 seconds, got -1.0",
         ),
     ],
 )
@@ -143,3 +149,73 @@ def test_unreadable_and_unknown_formats(tmp_path: Path) -> None:
         load_config(write(tmp_path, "{}", "router.json"))
     with pytest.raises(ConfigFileError, match="must be a table"):
         load_config(write(tmp_path, "- a\n- b\n", "router.yaml"))
+
+
+def _option_classes() -> dict[str, type]:
+    """Router keyword -> option dataclass, for every Router keyword that takes one."""
+    hints = typing.get_type_hints(Router.__init__)
+    found = {}
+    for name, hint in hints.items():
+        for kind in (hint, *typing.get_args(hint)):
+            if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+                found[name] = kind
+    return found
+
+
+def _another_valid_value(field: dataclasses.Field[Any]) -> object:
+    default = field.default
+    if default is dataclasses.MISSING or default is None:
+        return 0.5
+    if isinstance(default, bool):
+        return not default
+    if isinstance(default, int):
+        return default + 1
+    assert isinstance(default, float), field
+    return default / 2
+
+
+def test_every_option_field_settable_in_code_is_settable_in_a_file(tmp_path: Path) -> None:
+    classes = _option_classes()
+    assert set(classes) == {"timeouts", "retry", "hedging", "budget", "health"}
+    for section, kind in classes.items():
+        for field in dataclasses.fields(kind):
+            value = _another_valid_value(field)
+            required = "usd = 1.0\n" if kind is Budget and field.name != "usd" else ""
+            text = (
+                (
+                    f"[router.{section}]\n{required}{field.name} = {value!r}\n"
+                    "[[deployments]]\nprovider = 'llamacpp'\nmodel = 'm'\n"
+                )
+                .replace("True", "true")
+                .replace("False", "false")
+            )
+            options = load_config(write(tmp_path, text)).router_kwargs()[section]
+            assert isinstance(options, kind)
+            assert getattr(options, field.name) == value, (section, field.name)
+
+
+def test_option_values_the_code_refuses_a_file_refuses_too(tmp_path: Path) -> None:
+    text = "[router.hedging]\nmax_share = 2\n[[deployments]]\nprovider='llamacpp'\nmodel='m'\n"
+    with pytest.raises(ConfigFileError, match=r"router\.hedging: max_share is a fraction"):
+        load_config(write(tmp_path, text))
+    text = "[router.retry]\nbackoff_base = -1\n[[deployments]]\nprovider='llamacpp'\nmodel='m'\n"
+    with pytest.raises(ConfigFileError, match=r"router\.retry: backoff_base must be >= 0"):
+        load_config(write(tmp_path, text))
+    text = "[router.health]\nopen_fr = 1\n[[deployments]]\nprovider='llamacpp'\nmodel='m'\n"
+    with pytest.raises(ConfigFileError, match=r"router\.health\.open_fr: unknown key.*open_for"):
+        load_config(write(tmp_path, text))
+
+
+def test_policies_are_listed_once_and_everywhere(tmp_path: Path) -> None:
+    routing_doc = (Path(__file__).parents[1] / "docs" / "routing.md").read_text()
+    table = routing_doc.split("| Policy |", 1)[1].split("\n\n")[0]
+    documented = re.findall(r"^\| `(\w+)\(", table, re.M)
+    assert documented == list(POLICIES)
+    assert set(POLICIES) <= set(routing.__all__)
+    assert set(CLI_POLICIES) == {n for n, e in POLICIES.items() if not e.required}
+    for name, entry in POLICIES.items():
+        keys = "".join(f"{key} = 0.5\n" for key in entry.options)
+        text = (
+            f"[router]\npolicy = '{name}'\n{keys}[[deployments]]\nprovider='llamacpp'\nmodel='m'\n"
+        )
+        assert load_config(write(tmp_path, text)).router.build_policy().name.startswith(name)

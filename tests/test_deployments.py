@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
 from llama_router import (
     ConfigurationError,
@@ -11,7 +10,8 @@ from llama_router import (
     Router,
     UnknownModelError,
 )
-from llama_router.deployments import resolve_deployment
+from llama_router.deployments import Target, resolve_deployment
+from llama_router.providers import EmbeddedOptions, OllamaOptions
 
 CATALOG = ModelCatalog.default()
 
@@ -147,20 +147,72 @@ def test_price_override() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "says"),
     [
-        {"provider": "groq", "model": "llama-3.1-8b", "keep_alive": "5m"},
-        {"provider": "llamacpp", "model": "x", "num_ctx": 4096},
-        {"provider": "openai_compatible", "model": "x"},
-        {"provider": "groq", "model": "x", "input_price_per_mtok": 1.0},
-        {"provider": "nope", "model": "x"},
-        {"provider": "groq", "model": "x", "timeout": 0},
-        {"provider": "groq", "model": "x", "unknown_field": 1},
+        (
+            {"provider": "groq", "model": "llama-3.1-8b", "keep_alive": "5m"},
+            "only to provider 'ollama'",
+        ),
+        ({"provider": "llamacpp", "model": "x", "num_ctx": 4096}, "'ollama' and 'embedded'"),
+        ({"provider": "openai_compatible", "model": "x"}, "needs base_url"),
+        ({"provider": "groq", "model": "x", "input_price_per_mtok": 1.0}, "or neither"),
+        ({"provider": "nope", "model": "x"}, "register_provider"),
+        ({"provider": "groq", "model": "x", "timeout": 0}, "timeout: Input should be greater"),
+        ({"provider": "groq", "model": "x", "unknown_field": 1}, "unknown_field: unknown key"),
+        ({"provider": "embedded", "model": "x"}, "model_path: required key is missing"),
+        ({"provider": "ollama", "model": "x", "num_ctx": 0}, "num_ctx: Input should be greater"),
+        ({"provider": "ollama", "model": "x", "options": {"num_ctx": 1}, "num_ctx": 2}, "twice"),
+        ({"provider": "ollama", "model": "x", "options": {"model_path": "m"}}, "model_path"),
+        ({"provider": "replicate", "model": "x", "replicate_wait": 61}, "replicate_wait"),
     ],
 )
-def test_bad_deployment_fields_are_rejected(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValidationError):
-        Deployment(**kwargs)  # type: ignore[arg-type]
+def test_bad_deployment_fields_raise_a_configuration_error(
+    kwargs: dict[str, object], says: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Deployment(**kwargs)
+    assert says in str(info.value)
+    assert info.value.__cause__ is None  # no pydantic error for the user
+
+
+def test_flat_provider_keywords_and_options_are_the_same_thing() -> None:
+    flat = Deployment(provider="ollama", model="llama-3.1-8b", keep_alive="10m", num_ctx=4096)
+    nested = Deployment(
+        provider="ollama",
+        model="llama-3.1-8b",
+        options=OllamaOptions(keep_alive="10m", num_ctx=4096),
+    )
+    as_mapping = Deployment(
+        provider="ollama", model="llama-3.1-8b", options={"keep_alive": "10m", "num_ctx": 4096}
+    )
+    assert flat == nested == as_mapping
+    target = resolve_deployment(flat, CATALOG, {})
+    assert target.options == OllamaOptions(keep_alive="10m", num_ctx=4096)
+    assert target.context_window == 4096  # Ollama runs the model with num_ctx
+    assert target.keep_alive == "10m"  # the old flat attribute still reads
+
+
+def test_embedded_options_validate_like_the_flat_keywords() -> None:
+    deployment = Deployment(provider="embedded", model="m", model_path="/m.gguf", n_threads=2)
+    assert deployment.options == EmbeddedOptions(model_path="/m.gguf", n_threads=2)
+    with pytest.raises(ConfigurationError, match="n_threads"):
+        Deployment(
+            provider="embedded", model="m", options=EmbeddedOptions(model_path="x"), n_threads=0
+        )
+
+
+def test_target_needs_only_what_matters() -> None:
+    target = Target("echo", "echo", "llama-3.1-8b")
+    assert target.model_id == "llama-3.1-8b"
+    assert (target.base_url, target.api_key, target.tags, target.timeout) == (
+        None,
+        None,
+        frozenset(),
+        60.0,
+    )
+    assert target.options_as(OllamaOptions) == OllamaOptions()
+    with pytest.raises(ConfigurationError, match="EmbeddedOptions"):
+        target.options_as(EmbeddedOptions)
 
 
 async def test_router_rejects_duplicate_names_and_empty_lists() -> None:

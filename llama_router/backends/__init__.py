@@ -1,33 +1,45 @@
-"""Provider backends. Each is imported only when a deployment of that provider is created,
-so ``import llama_router`` never imports an SDK."""
+"""Provider backends, and what a custom backend's author needs.
+
+Each built-in backend is imported only when a deployment of that provider is created, so
+``import llama_router`` never imports an SDK. A custom provider is one :class:`Backend`
+subclass plus a :class:`~llama_router.providers.ProviderSpec`, registered with
+:func:`~llama_router.register_provider` (``docs/custom-backends.md``).
+"""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 
-from llama_router.backends.base import Backend, BackendResult, Capabilities, HealthReport
-from llama_router.deployments import Target
-from llama_router.http import HttpPool
-
-__all__ = ["Backend", "BackendResult", "Capabilities", "HealthReport", "create_backend"]
-
-_BACKENDS: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {
-        "ollama": ("llama_router.backends.ollama", "OllamaBackend"),
-        "llamacpp": ("llama_router.backends.llamacpp", "LlamaCppBackend"),
-        "embedded": ("llama_router.backends.embedded", "EmbeddedBackend"),
-        "groq": ("llama_router.backends.groq", "GroqBackend"),
-        "together": ("llama_router.backends.together", "TogetherBackend"),
-        "replicate": ("llama_router.backends.replicate", "ReplicateBackend"),
-        "openai_compatible": ("llama_router.backends.openai_compatible", "OpenAICompatibleBackend"),
-    }
+from llama_router.backends.base import (
+    Backend,
+    BackendResult,
+    Capabilities,
+    HealthReport,
+    StreamItem,
+    error_for_response,
+    error_for_status,
+    error_from_httpx,
 )
+from llama_router.deployments import Target
+from llama_router.providers import backend_class
+from llama_router.transport import HttpPool, JsonEndpoint
+
+__all__ = [
+    "Backend",
+    "BackendResult",
+    "Capabilities",
+    "HealthReport",
+    "HttpPool",
+    "JsonEndpoint",
+    "StreamItem",
+    "Target",
+    "create_backend",
+    "error_for_response",
+    "error_for_status",
+    "error_from_httpx",
+]
 
 
 def create_backend(target: Target, http: HttpPool, clock: Callable[[], float]) -> Backend:
-    """Import the provider's module (and so its SDK) and build its backend for ``target``."""
-    module_name, class_name = _BACKENDS[target.provider]
-    cls: type[Backend] = getattr(importlib.import_module(module_name), class_name)
-    return cls(target, http, clock=clock)
+    """Build the registered backend of ``target.provider`` (importing its module now)."""
+    return backend_class(target.provider)(target, http, clock=clock)

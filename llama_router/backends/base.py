@@ -23,6 +23,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, M
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -43,12 +44,14 @@ from llama_router.exceptions import (
     RateLimitedError,
     UnsupportedFeatureError,
 )
-from llama_router.http import HttpPool
 from llama_router.messages import ChatRequest, ToolCall
+from llama_router.providers import provider_names, provider_spec
 from llama_router.ratelimits import RateLimitInfo, parse_rate_limits
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
+from llama_router.transport import HttpPool
 
 __all__ = [
+    "DRAIN_SECONDS",
     "Backend",
     "BackendResult",
     "Capabilities",
@@ -98,17 +101,39 @@ class HealthReport:
     loaded: bool | None = None
 
 
+_ALL_CAPABILITIES = Capabilities()
+
+
 class Backend(ABC):
-    """One provider's adapter, bound to one :class:`Target`."""
+    """One provider's adapter, bound to one :class:`Target`.
+
+    A backend implements :meth:`chat` and :meth:`stream`; :meth:`health` and
+    :meth:`_map_error` have defaults (no check; nothing foreign to map). The router builds
+    it with ``(target, pool, clock=...)`` for a provider added with
+    :func:`~llama_router.register_provider`; see ``docs/custom-backends.md``.
+    """
 
     provider: ClassVar[str]
-    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(
         self, target: Target, http: HttpPool, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.target = target
         self._clock = clock
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this provider's API can do: its spec's, all of it when not registered."""
+        if self.provider in provider_names():
+            return provider_spec(self.provider).capabilities
+        return _ALL_CAPABILITIES
+
+    def __repr__(self) -> str:  # never the key
+        t = self.target
+        return (
+            f"{type(self).__name__}(provider={t.provider!r}, name={t.name!r}, "
+            f"model={t.model!r}, model_id={t.model_id!r}, base_url={_safe_url(t.base_url)!r})"
+        )
 
     def check_supported(self, request: ChatRequest) -> None:
         """Raise :class:`UnsupportedFeatureError` if this provider cannot serve ``request``."""
@@ -144,18 +169,21 @@ class Backend(ABC):
     def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         """Stream one chat call: deltas, then exactly one :class:`BackendResult` last."""
 
-    @abstractmethod
     async def health(self) -> HealthReport:
-        """Check whether the deployment can serve calls, without generating anything."""
+        """Check whether the deployment can serve calls, without generating anything.
+
+        The default checks nothing and reports the deployment up."""
+        return HealthReport(ok=True, detail="no health check: assumed up")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what this backend owns beyond the router's shared pool."""
 
-    @abstractmethod
     def _map_error(self, exc: Exception) -> ProviderError | None:
         """The one place this backend's SDK / transport exceptions become ours.
 
-        Return ``None`` for an exception that is not the provider's (it is re-raised)."""
+        Return ``None`` for an exception that is not the provider's (it is re-raised); the
+        default maps nothing."""
+        return None
 
     def _malformed(self, message: str) -> MalformedResponseError:
         return MalformedResponseError(message, provider=self.provider, deployment=self.target.name)
@@ -179,6 +207,16 @@ class Backend(ABC):
             if mapped is None:
                 raise
             raise mapped from exc
+
+
+def _safe_url(url: str | None) -> str | None:
+    """``url`` without user info, query or fragment (where credentials could hide)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 DRAIN_SECONDS = 0.1

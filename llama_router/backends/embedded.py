@@ -33,6 +33,7 @@ from llama_router.backends.openai_wire import (
     FINISH_REASONS,
     message_to_openai,
     parse_chat_completion,
+    sampling_fields,
 )
 from llama_router.deployments import Target
 from llama_router.exceptions import (
@@ -42,9 +43,10 @@ from llama_router.exceptions import (
     ProviderError,
     ProviderUnavailableError,
 )
-from llama_router.http import HttpPool
 from llama_router.messages import ChatRequest
+from llama_router.providers import EmbeddedOptions
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, Usage
+from llama_router.transport import HttpPool
 
 __all__ = ["EmbeddedBackend"]
 
@@ -82,10 +84,10 @@ class EmbeddedBackend(Backend):
     ) -> None:
         super().__init__(target, http, clock=clock)
         self._llama_cpp = require_sdk("llama_cpp", "embedded", extra="local")
-        if target.model_path is None:  # guaranteed by Deployment validation
-            raise ValueError("model_path is required")
-        self.model_path = Path(target.model_path)
-        self.n_ctx = target.num_ctx or 2048
+        options = target.options_as(EmbeddedOptions)
+        self.model_path = Path(options.model_path)
+        self.n_ctx = options.num_ctx or 2048
+        self.n_threads = options.n_threads
         self._llm: Any = None
         self._lock = asyncio.Lock()
         self._load_lock = threading.Lock()
@@ -105,7 +107,7 @@ class EmbeddedBackend(Backend):
                     self._llm = self._llama_cpp.Llama(
                         model_path=str(self.model_path),
                         n_ctx=self.n_ctx,
-                        n_threads=self.target.n_threads,
+                        n_threads=self.n_threads,
                         verbose=False,
                     )
                 except ValueError as exc:  # llama-cpp-python's "failed to load model"
@@ -139,16 +141,9 @@ class EmbeddedBackend(Backend):
         s = request.settings
         kwargs: dict[str, Any] = {
             "messages": [message_to_openai(m) for m in request.messages],
-            "max_tokens": s.max_tokens,
+            "max_tokens": s.max_tokens,  # None: no cap (llama-cpp-python's default is 16)
+            **sampling_fields(s),
         }
-        if s.temperature is not None:
-            kwargs["temperature"] = s.temperature
-        if s.top_p is not None:
-            kwargs["top_p"] = s.top_p
-        if s.stop:
-            kwargs["stop"] = list(s.stop)
-        if s.seed is not None:
-            kwargs["seed"] = s.seed
         fmt = s.response_format
         if fmt is not None and fmt.type == "json_object":
             kwargs["response_format"] = {"type": "json_object"}

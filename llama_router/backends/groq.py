@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from llama_router.backends.stainless import StainlessBackend
+from llama_router.backends.openai_sdk import OpenAISDKBackend
 
 __all__ = ["GroqBackend"]
 
 
-class GroqBackend(StainlessBackend):
+class GroqBackend(OpenAISDKBackend):
     provider = "groq"
     sdk_module = "groq"
     sdk_class = "AsyncGroq"

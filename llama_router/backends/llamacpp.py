@@ -9,14 +9,10 @@ model loads); servers without it (llama-cpp-python's) fall back to ``GET /v1/mod
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from llama_router.backends.base import HealthReport, error_info
 from llama_router.backends.openai_compatible import OpenAICompatibleBackend
-from llama_router.backends.openai_wire import build_chat_body
-from llama_router.messages import ChatRequest
 
 __all__ = ["LlamaCppBackend"]
 
@@ -27,10 +23,6 @@ class LlamaCppBackend(OpenAICompatibleBackend):
     provider = "llamacpp"
     chat_path = "/v1/chat/completions"
     models_path = "/v1/models"
-
-    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        # A single-model server ignores "model"; multi-model builds route on it.
-        return build_chat_body(request, self.target.model_id, stream=stream)
 
     async def health(self) -> HealthReport:
         try:

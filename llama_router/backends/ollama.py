@@ -36,6 +36,7 @@ from llama_router.backends.base import (
     require_sdk,
     seconds_field,
 )
+from llama_router.backends.openai_wire import sampling_fields, tool_definitions
 from llama_router.deployments import Target
 from llama_router.exceptions import (
     ProviderError,
@@ -43,9 +44,10 @@ from llama_router.exceptions import (
     StreamInterruptedError,
     UnsupportedFeatureError,
 )
-from llama_router.http import HttpPool
 from llama_router.messages import ChatRequest, Message, ToolCall
+from llama_router.providers import OllamaOptions
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
+from llama_router.transport import HttpPool
 
 __all__ = ["OllamaBackend", "build_ollama_body"]
 
@@ -81,17 +83,7 @@ def build_ollama_body(
 ) -> dict[str, Any]:
     """The JSON body of ``POST /api/chat``."""
     settings = request.settings
-    options: dict[str, Any] = {}
-    if settings.max_tokens is not None:
-        options["num_predict"] = settings.max_tokens
-    if settings.temperature is not None:
-        options["temperature"] = settings.temperature
-    if settings.top_p is not None:
-        options["top_p"] = settings.top_p
-    if settings.stop:
-        options["stop"] = list(settings.stop)
-    if settings.seed is not None:
-        options["seed"] = settings.seed
+    options = sampling_fields(settings, max_tokens_field="num_predict")
     if num_ctx is not None:
         options["num_ctx"] = num_ctx
     body: dict[str, Any] = {
@@ -109,17 +101,7 @@ def build_ollama_body(
     elif fmt is not None and fmt.type == "json_schema":
         body["format"] = fmt.json_schema
     if settings.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": t.parameters,
-                },
-            }
-            for t in settings.tools
-        ]
+        body["tools"] = tool_definitions(settings.tools)
     return body
 
 
@@ -138,6 +120,7 @@ class OllamaBackend(Backend):
     ) -> None:
         super().__init__(target, http, clock=clock)
         self._sdk = require_sdk("ollama", "ollama")
+        self._options = target.options_as(OllamaOptions)
         timeout = httpx.Timeout(target.timeout, connect=target.connect_timeout)
         headers = None
         if target.api_key is not None:  # Ollama's cloud; local servers need no key
@@ -159,9 +142,13 @@ class OllamaBackend(Backend):
             )
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        t = self.target
+        options = self._options
         return build_ollama_body(
-            request, t.model_id, stream=stream, keep_alive=t.keep_alive, num_ctx=t.num_ctx
+            request,
+            self.target.model_id,
+            stream=stream,
+            keep_alive=options.keep_alive,
+            num_ctx=options.num_ctx,
         )
 
     def _map_error(self, exc: Exception) -> ProviderError | None:

@@ -8,7 +8,7 @@ iterator of text lines, so it is tested with plain lists.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -21,7 +21,7 @@ from llama_router.backends.base import (
     seconds_field,
 )
 from llama_router.exceptions import MalformedResponseError, StreamInterruptedError
-from llama_router.messages import ChatRequest, GenerationSettings, Message, ToolCall
+from llama_router.messages import ChatRequest, GenerationSettings, Message, Tool, ToolCall
 from llama_router.ratelimits import RateLimitInfo
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
 
@@ -33,6 +33,8 @@ __all__ = [
     "parse_chat_completion",
     "parse_timings",
     "parse_usage",
+    "sampling_fields",
+    "tool_definitions",
 ]
 
 #: Provider finish reasons mapped to ours (Together's ``eos`` means ``stop``).
@@ -72,7 +74,10 @@ def message_to_openai(message: Message) -> JSON:
     return {"role": message.role, "content": message.content}
 
 
-def _settings_fields(settings: GenerationSettings, max_tokens_field: str) -> JSON:
+def sampling_fields(settings: GenerationSettings, max_tokens_field: str = "max_tokens") -> JSON:
+    """The sampling settings every provider takes (output cap, temperature, top-p, stop,
+    seed), under OpenAI's names; only the ones the caller set. Other wire shapes rename
+    from here (Ollama's ``num_predict``, Replicate's ``stop_sequences``)."""
     body: JSON = {}
     if settings.max_tokens is not None:
         body[max_tokens_field] = settings.max_tokens
@@ -84,6 +89,26 @@ def _settings_fields(settings: GenerationSettings, max_tokens_field: str) -> JSO
         body["stop"] = list(settings.stop)
     if settings.seed is not None:
         body["seed"] = settings.seed
+    return body
+
+
+def tool_definitions(tools: Sequence[Tool]) -> list[JSON]:
+    """Tools in the OpenAI ``tools`` shape (Ollama's native API takes the same)."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": tool.parameters,
+            },
+        }
+        for tool in tools
+    ]
+
+
+def _settings_fields(settings: GenerationSettings, max_tokens_field: str) -> JSON:
+    body = sampling_fields(settings, max_tokens_field)
     fmt = settings.response_format
     if fmt is not None:
         if fmt.type == "json_schema":
@@ -94,17 +119,7 @@ def _settings_fields(settings: GenerationSettings, max_tokens_field: str) -> JSO
         else:
             body["response_format"] = {"type": fmt.type}
     if settings.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": tool.name,
-                    "description": tool.description,
-                    "parameters": tool.parameters,
-                },
-            }
-            for tool in settings.tools
-        ]
+        body["tools"] = tool_definitions(settings.tools)
     choice = settings.tool_choice
     if choice is not None:
         if choice in ("auto", "none", "required"):

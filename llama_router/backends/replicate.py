@@ -35,7 +35,6 @@ import httpx
 from llama_router.backends.base import (
     Backend,
     BackendResult,
-    Capabilities,
     HealthReport,
     StreamItem,
     count_field,
@@ -46,6 +45,7 @@ from llama_router.backends.base import (
     require_sdk,
     seconds_field,
 )
+from llama_router.backends.openai_wire import sampling_fields
 from llama_router.deployments import Target
 from llama_router.exceptions import (
     ColdStartError,
@@ -55,10 +55,11 @@ from llama_router.exceptions import (
     StreamInterruptedError,
     UnsupportedFeatureError,
 )
-from llama_router.http import HttpPool
 from llama_router.llama3_prompt import render_llama3_prompt
 from llama_router.messages import ChatRequest
+from llama_router.providers import ReplicateOptions
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, Usage
+from llama_router.transport import HttpPool
 
 __all__ = ["ReplicateBackend", "build_replicate_input"]
 
@@ -78,15 +79,12 @@ def build_replicate_input(request: ChatRequest) -> dict[str, Any]:
             data["system_prompt"] = systems[0].content
     else:
         data = {"prompt": render_llama3_prompt(messages), "prompt_template": "{prompt}"}
-    s = request.settings
-    if s.max_tokens is not None:
-        data["max_tokens"] = s.max_tokens
-    if s.temperature is not None:
-        data["temperature"] = s.temperature
-    if s.top_p is not None:
-        data["top_p"] = s.top_p
-    if s.stop:
-        data["stop_sequences"] = ",".join(s.stop)
+    sampling = sampling_fields(request.settings)
+    sampling.pop("seed", None)  # refused by check_supported: unconfirmed on these models
+    stop = sampling.pop("stop", None)
+    data.update(sampling)
+    if stop:
+        data["stop_sequences"] = ",".join(stop)
     return data
 
 
@@ -105,10 +103,7 @@ def _boot_seconds(prediction: dict[str, Any]) -> float | None:
 
 
 class ReplicateBackend(Backend):
-    provider = "replicate"
-    # Meta's Llama 3 models on Replicate have no JSON mode and no tool calling; seed is
-    # unconfirmed on them, so it is refused rather than silently ignored.
-    capabilities = Capabilities(tools=False, json_mode=False, json_schema=False, seed=False)
+    provider = "replicate"  # no JSON mode, tools or seed: see its ProviderSpec
 
     def __init__(
         self,
@@ -133,8 +128,10 @@ class ReplicateBackend(Backend):
         retry = getattr(self._http, "_transport", None)
         if isinstance(retry, self._sdk.client.RetryTransport):
             retry.max_attempts = 1  # the router owns retries
-        self.poll_interval = target.poll_interval
-        self.cold_boot_timeout = target.cold_boot_timeout
+        options = target.options_as(ReplicateOptions)
+        self.wait = options.replicate_wait
+        self.poll_interval = options.poll_interval
+        self.cold_boot_timeout = options.cold_boot_timeout
         model_id = target.model_id
         if ":" in model_id:  # owner/name:version pins a version
             self._create_path = "/v1/predictions"
@@ -274,7 +271,7 @@ class ReplicateBackend(Backend):
 
     async def chat(self, request: ChatRequest) -> BackendResult:
         with self._mapped_errors():
-            created = await self._create(request, wait=self.target.replicate_wait)
+            created = await self._create(request, wait=self.wait)
             prediction, load_s = await self._poll(created, until_started=False)
             self._check_terminal(prediction)
             output = prediction.get("output")

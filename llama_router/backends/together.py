@@ -18,7 +18,7 @@ from typing import ClassVar
 import httpx
 
 from llama_router.backends.base import error_info
-from llama_router.backends.stainless import StainlessBackend
+from llama_router.backends.openai_sdk import OpenAISDKBackend
 from llama_router.exceptions import ContextLengthExceededError, ProviderError
 
 __all__ = ["TogetherBackend"]
@@ -26,7 +26,7 @@ __all__ = ["TogetherBackend"]
 _DEFAULT_CHAT_URL = "https://api-inference.together.ai/v1/chat/completions"
 
 
-class TogetherBackend(StainlessBackend):
+class TogetherBackend(OpenAISDKBackend):
     provider = "together"
     sdk_module = "together"
     sdk_class = "AsyncTogether"

@@ -449,7 +449,7 @@ async def test_error_status_maps_to_typed_error_chained_to_the_http_error(
     assert isinstance(err, ProviderError)
     assert err.message == load(f"errors/{fixture}")["error"]["message"]
     # Chat calls are sent through the router's transport with the headers the SDK built
-    # (see stainless.py), so the original is the HTTP error, with request and response.
+    # (see openai_sdk.py), so the original is the HTTP error, with request and response.
     assert type(err.__cause__) is httpx.HTTPStatusError
     assert err.__cause__.response.status_code == status
     assert route.call_count == 1  # the SDK's own retries are off
