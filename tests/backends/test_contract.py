@@ -45,7 +45,9 @@ from tests.backends._wire import MODES, Mode, drain, sent_json, text_of
 from tests.conftest import RouterFactory, fixture_text
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}]
-SETTINGS: dict[str, Any] = {"max_tokens": 64, "temperature": 0.2, "top_p": 0.9, "stop": ["</s>"]}
+# A single stop string is sent as a one-item list (or Replicate's comma-separated text).
+SETTINGS: dict[str, Any] = {"max_tokens": 64, "temperature": 0.2, "top_p": 0.9, "stop": "</s>"}
+SEED = 42  # sent by every provider that takes a seed
 
 # A gateway's 502 page: the same for every provider behind a proxy (not JSON).
 BAD_GATEWAY_HTML = "<html><body><h1>502 Bad Gateway</h1></body></html>"
@@ -125,6 +127,7 @@ class Case:
     error_event: ClassVar[StreamBreak]  # an error inside an HTTP 200 stream, after text
     truncated: ClassVar[StreamBreak]  # the body ends without the final event
     broken_event: ClassVar[str]  # one event in the stream's framing that is not JSON
+    takes_seed: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return self.provider
@@ -182,6 +185,7 @@ class OpenAIShapedCase(Case):
             "temperature": 0.2,
             "top_p": 0.9,
             "stop": ["</s>"],
+            "seed": SEED,
         }
         if mode == "stream":
             body["stream"] = True
@@ -470,7 +474,13 @@ class Ollama(Case):
             "model": self.model_id,
             "messages": MESSAGES,
             "stream": mode == "stream",
-            "options": {"num_predict": 64, "temperature": 0.2, "top_p": 0.9, "stop": ["</s>"]},
+            "options": {
+                "num_predict": 64,
+                "temperature": 0.2,
+                "top_p": 0.9,
+                "stop": ["</s>"],
+                "seed": SEED,
+            },
         }
 
 
@@ -522,6 +532,7 @@ class Replicate(Case):
     )
     truncated = StreamBreak(fixture_text("replicate/stream_truncated.sse"), "Hello wor")
     broken_event = "event: done\ndata: {\n\n"
+    takes_seed = False  # refused before any request (see test_replicate.py)
 
     def deployment(self) -> Deployment:
         return Deployment(provider="replicate", model=self.model, poll_interval=0)
@@ -566,12 +577,40 @@ STATUS_CASES = [
 # -- building and calling -----------------------------------------------------------------
 
 
-def build_router(make_router: RouterFactory, case: Case) -> Router:
-    """The one place the contract builds a backend: a one-deployment router.
+SPARE = "spare"
+SPARE_URL = "http://127.0.0.1:8099/v1/chat/completions"
+
+
+def build_router(make_router: RouterFactory, case: Case, *, spare: bool = False) -> Router:
+    """The one place the contract builds a backend: a router over the case's deployment
+    and, with ``spare``, a second deployment to fail over to (see :func:`mock_spare`). The
+    spare's context window is unknown, so it is never "larger" after a context-length error.
 
     ``make_router`` gives it the mocked transport, fake keys and no router retries, so each
     attempt is one request."""
-    return make_router([case.deployment()])
+    deployments = [case.deployment()]
+    if spare:
+        deployments.append(
+            Deployment(
+                provider="openai_compatible",
+                model=case.model,
+                model_id="spare-model",
+                name=SPARE,
+                base_url=SPARE_URL.removesuffix("/chat/completions"),
+            )
+        )
+    return make_router(deployments)
+
+
+def mock_spare(mock: respx.MockRouter) -> respx.Route:
+    """The spare deployment answers either mode from the openai_compatible fixtures."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content).get("stream"):
+            return OpenAICompatible().stream_reply(fixture_text("openai_compatible/stream.sse"))
+        return httpx.Response(200, json=json_fixture("openai_compatible/chat.json"))
+
+    return mock.post(SPARE_URL).mock(side_effect=answer)
 
 
 async def call(router: Router, case: Case, mode: Mode, **settings: Any) -> Any:
@@ -681,8 +720,9 @@ async def test_exact_request_body(
 ) -> None:
     route = case.mock_chat(mock_http) if mode == "chat" else case.mock_ok_stream(mock_http)
     router = build_router(make_router, case)
+    settings = SETTINGS | ({"seed": SEED} if case.takes_seed else {})
 
-    await call(router, case, mode, **SETTINGS)
+    await call(router, case, mode, **settings)
 
     assert route.call_count == 1
     assert sent_json(route) == case.expected_body(mode)
@@ -716,6 +756,34 @@ async def test_http_status_maps_to_a_typed_error(
     assert type(error.__cause__) is httpx.HTTPStatusError
     assert error.__cause__.response.status_code == status.status
     assert route.call_count == 1  # no retries inside the SDK
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("case", "status"), STATUS_CASES)
+async def test_http_error_fails_over_unless_the_request_is_invalid(
+    mock_http: respx.MockRouter,
+    make_router: RouterFactory,
+    case: Case,
+    status: Status,
+    mode: Mode,
+) -> None:
+    case.mock_first(mock_http, return_value=status.reply())
+    spare = mock_spare(mock_http)
+    router = build_router(make_router, case, spare=True)
+
+    if issubclass(status.error, InvalidRequestError):
+        with pytest.raises(status.error) as info:
+            await call(router, case, mode)
+        assert info.value.deployment == case.name
+        assert not spare.called
+        return
+    reply = await call(router, case, mode)
+    assert reply.deployment == SPARE
+    assert [(a.deployment, a.error, a.status_code) for a in reply.route] == [
+        (case.name, status.error.__name__, status.status),
+        (SPARE, None, None),
+    ]
+    assert spare.call_count == 1
 
 
 @each_case
@@ -761,10 +829,12 @@ async def test_error_event_in_stream_interrupts_with_the_partial_text(
     mock_http: respx.MockRouter, make_router: RouterFactory, case: Case
 ) -> None:
     case.mock_stream(mock_http, case.stream_reply(case.error_event.body))
-    router = build_router(make_router, case)
+    spare = mock_spare(mock_http)
+    router = build_router(make_router, case, spare=True)
 
     error, delivered = await interrupted(router, case)
 
+    assert not spare.called  # text reached the caller: no silent failover
     assert error.partial_text == delivered == case.error_event.partial_text
     assert_origin(error, case)
     cause = error.__cause__
@@ -787,6 +857,25 @@ async def test_stream_ending_without_its_final_event_is_interrupted(
     assert_origin(error, case)
     assert type(error.__cause__) is StreamInterruptedError  # the backend's own verdict
     assert "truncated" in error.__cause__.message
+
+
+@each_case
+async def test_stream_ending_before_any_text_fails_over(
+    mock_http: respx.MockRouter, make_router: RouterFactory, case: Case
+) -> None:
+    case.mock_stream(mock_http, case.stream_reply(""))
+    mock_spare(mock_http)
+    router = build_router(make_router, case, spare=True)
+    events: list[StreamEvent] = []
+
+    stream = router.stream(case.model, MESSAGES)
+    await drain(stream, events)
+
+    assert text_of(events) == OpenAICompatible.stream_answer.text  # the spare's, only
+    assert [(a.deployment, a.outcome, a.error) for a in stream.response.route] == [
+        (case.name, "error", "StreamInterruptedError"),
+        (SPARE, "ok", None),
+    ]
 
 
 @each_case
