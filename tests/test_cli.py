@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from llama_router.cli import default_deployments, main
+from llama_router.testing.servers import free_port
 
-from .local_server import REPLY_TEXT, free_port, ollama_server
+from .local_server import REPLY_TEXT, ollama_server
 
 
 def config_for(tmp_path: Path, ollama_url: str, policy: str = "ordered") -> Path:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import pytest
 import respx
 
 from llama_router import (
@@ -30,7 +30,8 @@ MS = 1e-3  # llama.cpp timings
 
 def sent_json(route: respx.Route, index: int = -1) -> dict[str, Any]:
     """The JSON body of a request the route recorded (the last one by default)."""
-    return json.loads(route.calls[index].request.content)
+    body: dict[str, Any] = json.loads(route.calls[index].request.content)
+    return body
 
 
 async def drain(stream: ChatStream, into: list[StreamEvent]) -> None:
@@ -76,12 +77,4 @@ async def provider_failure(router: Router, mode: Mode, **settings: Any) -> Provi
         return error
     except ProviderError as exc:
         return exc
-    raise AssertionError(f"the {mode} call succeeded; an error was expected")
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    pytest.fail(f"the {mode} call succeeded; an error was expected")

@@ -32,13 +32,13 @@ from llama_router import (
     Tool,
 )
 from llama_router.routing.options import RetryPolicy
+from llama_router.testing.servers import free_port
 from tests.backends._wire import (
     MODEL,
     MODES,
     MS,
     Mode,
     call,
-    closed_port,
     drain,
     provider_failure,
     sent_json,
@@ -412,7 +412,7 @@ class TestErrors:
         assert reply.route[0].error == "ContextLengthExceededError"
 
     async def test_connection_refused_by_a_real_closed_port(self) -> None:
-        port = closed_port()
+        port = free_port()
         async with Router(
             [llamacpp_deployment(base_url=f"http://127.0.0.1:{port}")],
             env={},
@@ -530,7 +530,7 @@ class TestHealth:
         assert report.ok is False
 
     async def test_real_closed_port_is_not_ok(self) -> None:
-        port = closed_port()
+        port = free_port()
         async with Router(
             [llamacpp_deployment(base_url=f"http://127.0.0.1:{port}")],
             env={},

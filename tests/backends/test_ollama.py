@@ -32,13 +32,13 @@ from llama_router import (
     ToolCallDelta,
 )
 from llama_router.routing.options import RetryPolicy
+from llama_router.testing.servers import free_port
 from tests.backends._wire import (
     MODEL,
     MODES,
     NS,
     Mode,
     call,
-    closed_port,
     provider_failure,
     sent_json,
     stream_all,
@@ -476,7 +476,7 @@ class TestStream:
 
 class TestErrors:
     async def test_connection_refused_by_a_real_closed_port(self) -> None:
-        port = closed_port()
+        port = free_port()
         async with Router(
             [ollama_deployment(base_url=f"http://127.0.0.1:{port}")],
             env={},
@@ -607,7 +607,7 @@ class TestHealth:
         assert route.call_count == 1
 
     async def test_real_closed_port_is_not_ok(self) -> None:
-        port = closed_port()
+        port = free_port()
         async with Router(
             [ollama_deployment(base_url=f"http://127.0.0.1:{port}")],
             env={},

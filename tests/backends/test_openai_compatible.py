@@ -24,12 +24,12 @@ from llama_router import (
     Router,
 )
 from llama_router.routing.options import RetryPolicy
+from llama_router.testing.servers import free_port
 from tests.backends._wire import (
     MODEL,
     MODES,
     Mode,
     call,
-    closed_port,
     provider_failure,
     sent_json,
     stream_all,
@@ -158,7 +158,7 @@ def vllm_error(status: int, message: str, etype: str) -> dict[str, Any]:
 
 class TestErrors:
     async def test_connection_refused_by_a_real_closed_port(self) -> None:
-        port = closed_port()
+        port = free_port()
         async with Router(
             [compat_deployment(base_url=f"http://127.0.0.1:{port}/v1")],
             env={},
@@ -248,7 +248,7 @@ class TestHealth:
         assert report.ok is False
 
     async def test_real_closed_port_is_not_ok(self) -> None:
-        port = closed_port()
+        port = free_port()
         async with Router(
             [compat_deployment(base_url=f"http://127.0.0.1:{port}/v1")],
             env={},
