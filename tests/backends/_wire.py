@@ -11,14 +11,12 @@ import respx
 
 from llama_router import (
     AllDeploymentsFailedError,
-    ChatStream,
     ProviderError,
     Router,
     StreamDone,
     StreamEvent,
-    TextDelta,
 )
-from tests.conftest import USER_HI
+from tests.conftest import USER_HI, drain
 
 MODEL = "llama-3.1-8b"
 MODES = ("chat", "stream")
@@ -32,18 +30,6 @@ def sent_json(route: respx.Route, index: int = -1) -> dict[str, Any]:
     """The JSON body of a request the route recorded (the last one by default)."""
     body: dict[str, Any] = json.loads(route.calls[index].request.content)
     return body
-
-
-async def drain(stream: ChatStream, into: list[StreamEvent]) -> None:
-    """Iterate ``stream`` to the end, appending every event to ``into`` as it arrives (so the
-    caller still sees what was delivered when the stream raises)."""
-    async with stream as s:
-        async for event in s:
-            into.append(event)
-
-
-def text_of(events: Sequence[StreamEvent]) -> str:
-    return "".join(e.text for e in events if isinstance(e, TextDelta))
 
 
 async def stream_all(router: Router, messages: Sequence[Any] = USER_HI, **settings: Any) -> Any:

@@ -41,8 +41,8 @@ from llama_router import (
     StreamEvent,
     StreamInterruptedError,
 )
-from tests.backends._wire import MODES, Mode, drain, sent_json, text_of
-from tests.conftest import RouterFactory, fixture_text
+from tests.backends._wire import MODES, Mode, sent_json
+from tests.conftest import RouterFactory, drain, fixture_text, text_of
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}]
 # A single stop string is sent as a one-item list (or Replicate's comma-separated text).

@@ -43,7 +43,7 @@ from llama_router import (
     ToolCall,
     ToolCallDelta,
 )
-from tests.conftest import FAKE_KEYS, USER_HI, RouterFactory, fixture_text, sse
+from tests.conftest import FAKE_KEYS, USER_HI, RouterFactory, drain, fixture_text, sse, text_of
 
 GROQ_CHAT = "https://api.groq.com/openai/v1/chat/completions"
 GROQ_MODELS = "https://api.groq.com/openai/v1/models"
@@ -166,17 +166,6 @@ async def run_stream(router: Router, **settings: Any) -> tuple[list[StreamEvent]
     async with router.stream(MODEL, USER_HI, **settings) as stream:
         events = [event async for event in stream]
     return events, stream.response
-
-
-async def stream_until_failure(router: Router) -> tuple[list[str], pytest.ExceptionInfo[Exception]]:
-    """The texts delivered before the stream raised, and what it raised."""
-    texts: list[str] = []
-    with pytest.raises(Exception) as info:
-        async with router.stream(MODEL, USER_HI, max_tokens=64) as stream:
-            async for event in stream:
-                if isinstance(event, TextDelta):
-                    texts.append(event.text)
-    return texts, info
 
 
 def assert_groq_error(err: BaseException, cls: type[ProviderError], status: int | None) -> None:
@@ -463,11 +452,15 @@ async def test_x_groq_error_chunk_is_not_reported_as_a_complete_answer(
     mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(transcript))
     router = make_router([groq_deployment()])
 
-    texts, info = await stream_until_failure(router)
+    events: list[StreamEvent] = []
 
-    assert texts == ["Llamas are"]
-    assert isinstance(info.value, StreamInterruptedError)
-    assert info.value.partial_text == "Llamas are"
+    with pytest.raises(StreamInterruptedError) as info:
+        await drain(router.stream(MODEL, USER_HI), events)
+
+    assert text_of(events) == info.value.partial_text == "Llamas are"
+    cause = info.value.__cause__
+    assert type(cause) is ProviderUnavailableError
+    assert cause.message == "stream stopped early: the model instance was restarted"
 
 
 async def test_error_event_before_any_text_fails_over(

@@ -39,13 +39,11 @@ from tests.backends._wire import (
     MS,
     Mode,
     call,
-    drain,
     provider_failure,
     sent_json,
     stream_all,
-    text_of,
 )
-from tests.conftest import USER_HI, fixture_text
+from tests.conftest import USER_HI, drain, fixture_text, text_of
 
 BASE = "http://127.0.0.1:8080"
 CHAT = f"{BASE}/v1/chat/completions"
@@ -261,8 +259,10 @@ class TestStream:
         wire = chunks("stream.sse")
         finish_chunk, usage_chunk = wire[-2], wire[-1]
         assert finish_chunk["choices"][0]["finish_reason"] == "stop"
-        assert "timings" in finish_chunk and "usage" not in finish_chunk
-        assert usage_chunk["choices"] == [] and "timings" not in usage_chunk
+        assert "timings" in finish_chunk
+        assert "usage" not in finish_chunk
+        assert usage_chunk["choices"] == []
+        assert "timings" not in usage_chunk
         mock_http.post(CHAT).mock(return_value=fixture_stream("stream.sse"))
         router = make_router([llamacpp_deployment()])
 

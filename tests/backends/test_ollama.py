@@ -42,9 +42,8 @@ from tests.backends._wire import (
     provider_failure,
     sent_json,
     stream_all,
-    text_of,
 )
-from tests.conftest import USER_HI, fixture_text, ndjson
+from tests.conftest import USER_HI, fixture_text, ndjson, text_of
 
 BASE = "http://127.0.0.1:11434"
 CHAT = f"{BASE}/api/chat"

@@ -31,8 +31,8 @@ from llama_router.exceptions import (
     StreamInterruptedError,
 )
 from llama_router.messages import ChatRequest, Message
-from llama_router.responses import ChatResponse, StreamDone, TextDelta
-from tests.conftest import FAKE_KEYS, USER_HI, FakeClock, fixture_text
+from llama_router.responses import ChatResponse, StreamDone, StreamEvent, TextDelta
+from tests.conftest import FAKE_KEYS, USER_HI, FakeClock, drain, fixture_text
 
 RouterFactory = Callable[..., Router]
 
@@ -505,15 +505,12 @@ async def test_stream_error_event_after_text_interrupts_with_partial_text(
     poll = mock_http.get(GET_URL)
     fallback = mock_http.post(OLLAMA_CHAT_URL)
     router = make_router([replicate(), ollama()])
-    texts: list[str] = []
+    events: list[StreamEvent] = []
 
     with pytest.raises(StreamInterruptedError) as info:
-        async with router.stream(MODEL, USER_HI) as stream:
-            async for event in stream:
-                if isinstance(event, TextDelta):
-                    texts.append(event.text)
+        await drain(router.stream(MODEL, USER_HI), events)
 
-    assert texts == ["Hello", " there"]
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hello", " there"]
     assert info.value.partial_text == "Hello there"
     assert "CUDA error: out of memory" in str(info.value)
     assert isinstance(info.value.__cause__, ProviderUnavailableError)
