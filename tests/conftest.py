@@ -20,7 +20,7 @@ import httpx
 import pytest
 import respx
 
-from llama_router import Deployment, Router
+from llama_router import ChatStream, Deployment, Router, StreamEvent, TextDelta
 from llama_router.routing.options import RetryPolicy
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -177,3 +177,16 @@ def ndjson(*objects: str) -> str:
 
 
 USER_HI = [{"role": "user", "content": "Say hi."}]
+
+
+async def drain(stream: ChatStream, into: list[StreamEvent]) -> None:
+    """Iterate ``stream`` to the end, appending every event to ``into`` as it arrives (so the
+    caller still sees what was delivered when the stream raises): one call to put inside
+    ``pytest.raises``."""
+    async with stream as s:
+        async for event in s:
+            into.append(event)
+
+
+def text_of(events: Sequence[StreamEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))

@@ -81,13 +81,4 @@ def ollama_server() -> Iterator[str]:
         thread.join()
 
 
-def free_port() -> int:
-    """A loopback port with nothing listening on it (bound, then released)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 REPLY_TEXT = "".join(_OllamaHandler.reply_words)

@@ -70,7 +70,8 @@ def test_with_entries_overrides_a_price_without_touching_the_original(
     assert base is not None
     updated = catalog.with_entries(base.model_copy(update={"price": cheaper}))
     new = updated.lookup("groq", "llama-3.1-8b")
-    assert new is not None and new.price == cheaper
+    assert new is not None
+    assert new.price == cheaper
     assert catalog.lookup("groq", "llama-3.1-8b") == base  # the default is unchanged
     assert len(updated.entries) == len(catalog.entries)
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from llama_router.cli import default_deployments, main
+from llama_router.testing.servers import free_port
 
-from .local_server import REPLY_TEXT, free_port, ollama_server
+from .local_server import REPLY_TEXT, ollama_server
 
 
 def config_for(tmp_path: Path, ollama_url: str, policy: str = "ordered") -> Path:
@@ -67,7 +68,8 @@ def test_explain_prints_the_candidate_table(tmp_path: Path) -> None:
     )
     assert code == 0
     assert "policy local_first" in out.splitlines()[0]
-    assert "ollama/llama3.1:8b" in out and "chosen" in out
+    assert "ollama/llama3.1:8b" in out
+    assert "chosen" in out
 
 
 def test_defaults_are_local_first_plus_clouds_with_keys() -> None:
@@ -86,7 +88,9 @@ def test_nothing_reachable_says_what_was_tried_and_how_to_fix_it(
     assert "no answer" in err
     assert "[ollama/llama3.1:8b] cannot connect to Ollama" in err
     assert "[llamacpp/llama-3.1-8b] cannot connect to http://127.0.0.1:8080" in err
-    assert "How to fix" in err and "ollama pull llama3.1:8b" in err and "GROQ_API_KEY" in err
+    assert "How to fix" in err
+    assert "ollama pull llama3.1:8b" in err
+    assert "GROQ_API_KEY" in err
 
 
 @pytest.mark.parametrize(

@@ -108,10 +108,16 @@ keepalive = "5m"
         load_config(write(tmp_path, bad))
     text = str(info.value)
     assert text.startswith(f"{tmp_path / 'router.toml'}: 4 problems in the config")
-    assert "router.policy:" in text and "'lowest_cost'" in text and "(got 'fastest')" in text
-    assert "router.tiemouts: unknown key; allowed keys:" in text and "timeouts" in text
-    assert "deployments[0].provider:" in text and "'ollama'" in text and "(got 'grok')" in text
-    assert "deployments[1].keepalive: unknown key" in text and "keep_alive" in text
+    assert "router.policy:" in text
+    assert "'lowest_cost'" in text
+    assert "(got 'fastest')" in text
+    assert "router.tiemouts: unknown key; allowed keys:" in text
+    assert "timeouts" in text
+    assert "deployments[0].provider:" in text
+    assert "'ollama'" in text
+    assert "(got 'grok')" in text
+    assert "deployments[1].keepalive: unknown key" in text
+    assert "keep_alive" in text
     assert info.value.__cause__ is None  # no pydantic traceback for the user
 
 

@@ -24,7 +24,8 @@ def test_cloud_key_comes_from_the_standard_variable() -> None:
     assert target.api_key.get_secret_value() == "gsk_x"
     assert target.model_id == "llama-3.1-8b-instant"
     assert target.tags == frozenset({"cloud"})
-    assert target.price is not None and target.price.input_per_mtok == 0.05
+    assert target.price is not None
+    assert target.price.input_per_mtok == 0.05
 
 
 @pytest.mark.parametrize(
@@ -49,7 +50,8 @@ def test_explicit_key_wins_over_environment() -> None:
         CATALOG,
         {"TOGETHER_API_KEY": "from-env"},
     )
-    assert target.api_key is not None and target.api_key.get_secret_value() == "explicit"
+    assert target.api_key is not None
+    assert target.api_key.get_secret_value() == "explicit"
 
 
 def test_unknown_model_is_a_clear_error() -> None:
@@ -65,7 +67,8 @@ def test_provider_without_an_active_id_explains_retirement() -> None:
         resolve_deployment(
             Deployment(provider="groq", model="llama-3-8b"), CATALOG, {"GROQ_API_KEY": "k"}
         )
-    assert "llama3-8b-8192" in str(info.value) and "retired" in str(info.value)
+    assert "llama3-8b-8192" in str(info.value)
+    assert "retired" in str(info.value)
 
 
 def test_retired_model_id_is_never_used_silently() -> None:
@@ -96,7 +99,8 @@ def test_ollama_host_from_environment_and_local_tag() -> None:
     assert target.base_url == "http://127.0.0.1:11500"
     assert target.model_id == "llama3.1:8b"
     assert target.is_local
-    assert target.price is not None and target.price.cost(10**6, 10**6) == 0.0
+    assert target.price is not None
+    assert target.price.cost(10**6, 10**6) == 0.0
 
 
 def test_llamacpp_serves_any_model_name_for_free() -> None:
@@ -107,7 +111,8 @@ def test_llamacpp_serves_any_model_name_for_free() -> None:
         "http://127.0.0.1:8080",
     )
     assert target.is_local
-    assert target.price is not None and target.price.input_per_mtok == 0
+    assert target.price is not None
+    assert target.price.input_per_mtok == 0
 
 
 def test_openai_compatible_is_local_only_on_loopback() -> None:
@@ -127,7 +132,8 @@ def test_openai_compatible_is_local_only_on_loopback() -> None:
         CATALOG,
         {},
     )
-    assert local.is_local and not remote.is_local
+    assert local.is_local
+    assert not remote.is_local
 
 
 def test_price_override() -> None:

@@ -390,11 +390,11 @@ async def test_without_a_log_failed_predictions_are_dropped(fault: Fault) -> Non
         emu.script("replicate", fault)
         d = deployment(emu, "replicate", cold_boot_timeout=0.05)
         async with router(d) as r:
+            failing = (
+                r.chat("llama-3-8b", HI) if fault.kind == "failed" else stream_text(r, "llama-3-8b")
+            )
             with pytest.raises(LlamaRouterError):
-                if fault.kind == "failed":
-                    await r.chat("llama-3-8b", HI)
-                else:
-                    await stream_text(r, "llama-3-8b")
+                await failing
         stats = emu.stats()
     assert stats.predictions == 0
     assert stats.providers["replicate"] == ProviderStats(1, 0, {fault.kind: 1})

@@ -66,8 +66,9 @@ def test_each_chat_dialect_writes_valid_replies_and_chunks(name: str) -> None:
         assert json.loads(chunk)["message"]["content"] == "Hi"
         assert json.loads(final)["done"] is True
         assert "error" in json.loads(dialect.stream_error(500))
-        assert chunk.endswith(b"\n") and final.endswith(b"\n")
-    with pytest.raises(ValueError):
+        assert chunk.endswith(b"\n")
+        assert final.endswith(b"\n")
+    with pytest.raises(json.JSONDecodeError):
         json.loads(dialect.malformed_chunk.removeprefix(b"data: "))
 
 
@@ -95,7 +96,8 @@ def test_error_bodies_are_each_providers_own() -> None:
 
 def test_every_chat_dialect_is_a_chat_dialect_and_takes_the_same_paths() -> None:
     assert all(isinstance(d, ChatDialect) for d in CHAT_DIALECTS.values())
-    assert "/api/chat" in CHAT_PATHS and "/openai/v1/chat/completions" in CHAT_PATHS
+    assert "/api/chat" in CHAT_PATHS
+    assert "/openai/v1/chat/completions" in CHAT_PATHS
 
 
 def test_the_old_modules_names_still_import() -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from .local_server import REPLY_TEXT, free_port, ollama_server
+from llama_router.testing.servers import free_port
+
+from .local_server import REPLY_TEXT, ollama_server
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 

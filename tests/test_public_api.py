@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import ast
+import inspect
 import subprocess
 import sys
+import textwrap
+from dataclasses import dataclass
 
 import llama_router
+
+# Public classes without a docstring of their own. Only ExplanationRow, a dataclass whose
+# ``__doc__`` is the signature ``@dataclass`` makes up (library code, reported). The test
+# below fails when this set is wrong either way, so a fix must remove the entry.
+UNDOCUMENTED = {"ExplanationRow"}
 
 
 def test_all_names_exist_and_are_unique() -> None:
@@ -13,11 +22,31 @@ def test_all_names_exist_and_are_unique() -> None:
         assert hasattr(llama_router, name), name
 
 
+def own_docstring(cls: type) -> str | None:
+    """The docstring written in ``cls``'s source, or None. (``cls.__doc__`` cannot tell:
+    ``@dataclass`` fills it with the class's signature when the class has none.)"""
+    (node,) = ast.parse(textwrap.dedent(inspect.getsource(cls))).body
+    assert isinstance(node, ast.ClassDef)
+    return ast.get_docstring(node)
+
+
+@dataclass
+class _Bare:
+    x: int
+
+
+def test_a_dataclass_without_a_docstring_is_seen_as_undocumented() -> None:
+    assert _Bare.__doc__  # the made-up signature: why __doc__ is not the check
+    assert own_docstring(_Bare) is None
+    assert own_docstring(llama_router.Router) == inspect.getdoc(llama_router.Router)
+
+
 def test_every_public_class_is_documented() -> None:
-    for name in llama_router.__all__:
-        obj = getattr(llama_router, name)
-        if isinstance(obj, type):
-            assert obj.__doc__, f"{name} has no docstring"
+    classes = {
+        n: o for n in llama_router.__all__ if isinstance(o := getattr(llama_router, n), type)
+    }
+    undocumented = {name for name, cls in classes.items() if not own_docstring(cls)}
+    assert undocumented == UNDOCUMENTED
 
 
 def test_import_loads_no_provider_sdk() -> None:

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .local_server import REPLY_TEXT, free_port, ollama_server
+from llama_router.testing.servers import free_port
+
+from .local_server import REPLY_TEXT, ollama_server
 
 README = Path(__file__).parents[1] / "README.md"
 

@@ -22,12 +22,13 @@ from llama_router import (
     RequestValidationError,
     Router,
     StreamDone,
+    StreamEvent,
     StreamInterruptedError,
     TextDelta,
     UnknownModelError,
 )
 
-from .conftest import USER_HI, FakeClock, RouterFactory, sse
+from .conftest import USER_HI, FakeClock, RouterFactory, drain, sse, text_of
 
 A = "http://127.0.0.1:8081"
 B = "http://127.0.0.1:8082"
@@ -324,14 +325,11 @@ async def test_stream_does_not_fail_over_once_text_reached_the_caller(
     second = mock_http.post(f"{B}/v1/chat/completions")
     router = make_router([cpp(A, "a"), cpp(B, "b")])
 
-    received: list[str] = []
+    events: list[StreamEvent] = []
     with pytest.raises(StreamInterruptedError) as info:
-        async with router.stream("llama-3.1-8b", USER_HI) as stream:
-            async for event in stream:
-                if isinstance(event, TextDelta):
-                    received.append(event.text)
+        await drain(router.stream("llama-3.1-8b", USER_HI), events)
 
-    assert received == ["Hel"]
+    assert text_of(events) == "Hel"
     assert info.value.partial_text == "Hel"
     assert isinstance(info.value.__cause__, ProviderUnavailableError)
     assert second.call_count == 0
@@ -408,4 +406,5 @@ async def test_health_reports_every_deployment(
     mock_http.get(f"{B}/health").mock(side_effect=httpx.ConnectError("refused"))
     router = make_router([cpp(A, "a"), cpp(B, "b")])
     reports = await router.health()
-    assert reports["a"].ok and not reports["b"].ok
+    assert reports["a"].ok
+    assert not reports["b"].ok

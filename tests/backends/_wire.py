@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import pytest
 import respx
 
 from llama_router import (
     AllDeploymentsFailedError,
-    ChatStream,
     ProviderError,
     Router,
     StreamDone,
     StreamEvent,
-    TextDelta,
 )
-from tests.conftest import USER_HI
+from tests.conftest import USER_HI, drain
 
 MODEL = "llama-3.1-8b"
 MODES = ("chat", "stream")
@@ -30,19 +28,8 @@ MS = 1e-3  # llama.cpp timings
 
 def sent_json(route: respx.Route, index: int = -1) -> dict[str, Any]:
     """The JSON body of a request the route recorded (the last one by default)."""
-    return json.loads(route.calls[index].request.content)
-
-
-async def drain(stream: ChatStream, into: list[StreamEvent]) -> None:
-    """Iterate ``stream`` to the end, appending every event to ``into`` as it arrives (so the
-    caller still sees what was delivered when the stream raises)."""
-    async with stream as s:
-        async for event in s:
-            into.append(event)
-
-
-def text_of(events: Sequence[StreamEvent]) -> str:
-    return "".join(e.text for e in events if isinstance(e, TextDelta))
+    body: dict[str, Any] = json.loads(route.calls[index].request.content)
+    return body
 
 
 async def stream_all(router: Router, messages: Sequence[Any] = USER_HI, **settings: Any) -> Any:
@@ -76,12 +63,4 @@ async def provider_failure(router: Router, mode: Mode, **settings: Any) -> Provi
         return error
     except ProviderError as exc:
         return exc
-    raise AssertionError(f"the {mode} call succeeded; an error was expected")
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    pytest.fail(f"the {mode} call succeeded; an error was expected")

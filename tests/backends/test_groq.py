@@ -4,33 +4,31 @@
 code parses the body, the SSE stream, the error bodies and the rate-limit headers. Payloads
 follow docs/providers.md sections 1 and 2: the realistic ones live in ``tests/fixtures/groq``
 and small variants are built with the chunk helpers below.
+
+What every backend does alike (chat, stream, request body, status mapping, broken and
+malformed streams, failover) is in ``test_contract.py``; this file keeps what is Groq's own.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-import groq
 import httpx
 import pytest
 import respx
 
 from llama_router import (
     AllDeploymentsFailedError,
-    AuthenticationError,
     BackendResult,
     ChatRequest,
     ChatResponse,
     ContextLengthExceededError,
     Deployment,
     GenerationSettings,
-    InvalidRequestError,
     MalformedResponseError,
     Message,
-    ModelNotFoundError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
@@ -45,7 +43,7 @@ from llama_router import (
     ToolCall,
     ToolCallDelta,
 )
-from tests.conftest import FAKE_KEYS, USER_HI, RouterFactory, fixture_text, sse
+from tests.conftest import FAKE_KEYS, USER_HI, RouterFactory, drain, fixture_text, sse, text_of
 
 GROQ_CHAT = "https://api.groq.com/openai/v1/chat/completions"
 GROQ_MODELS = "https://api.groq.com/openai/v1/models"
@@ -143,19 +141,6 @@ def text_chunk(text: str) -> str:
     return chunk({"content": text})
 
 
-def final_chunk(prompt_tokens: int, completion_tokens: int, finish: str = "stop") -> str:
-    usage = {
-        "queue_time": 0.02,
-        "prompt_tokens": prompt_tokens,
-        "prompt_time": 0.001,
-        "completion_tokens": completion_tokens,
-        "completion_time": 0.002,
-        "total_tokens": prompt_tokens + completion_tokens,
-        "total_time": 0.003,
-    }
-    return chunk({}, finish, x_groq={"id": "req_01jbd6y5b7d9f1h3k5m7p9r1t3", "usage": usage})
-
-
 def together_text_reply(text: str) -> httpx.Response:
     body: dict[str, Any] = json.loads(fixture_text("together/chat_completion.json"))
     body["choices"][0]["message"]["content"] = text
@@ -183,17 +168,6 @@ async def run_stream(router: Router, **settings: Any) -> tuple[list[StreamEvent]
     return events, stream.response
 
 
-async def stream_until_failure(router: Router) -> tuple[list[str], pytest.ExceptionInfo[Exception]]:
-    """The texts delivered before the stream raised, and what it raised."""
-    texts: list[str] = []
-    with pytest.raises(Exception) as info:
-        async with router.stream(MODEL, USER_HI, max_tokens=64) as stream:
-            async for event in stream:
-                if isinstance(event, TextDelta):
-                    texts.append(event.text)
-    return texts, info
-
-
 def assert_groq_error(err: BaseException, cls: type[ProviderError], status: int | None) -> None:
     assert type(err) is cls
     assert isinstance(err, ProviderError)
@@ -202,43 +176,7 @@ def assert_groq_error(err: BaseException, cls: type[ProviderError], status: int 
     assert err.deployment == DEPLOYMENT
 
 
-class _BreaksAfter(httpx.AsyncByteStream):
-    """A response body that delivers ``head`` and then fails with ``exc``."""
-
-    def __init__(self, head: str, exc: Exception) -> None:
-        self._head = head.encode()
-        self._exc = exc
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self._head
-        raise self._exc
-
-
 # -- non-streaming chat -------------------------------------------------------------------
-
-
-async def test_chat_returns_text_finish_reason_usage_and_provider_model(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    body = load("chat_completion.json")
-    route = mock_http.post(GROQ_CHAT).mock(
-        return_value=json_reply(body, headers=RATE_LIMIT_HEADERS)
-    )
-    router = make_router([groq_deployment()])
-
-    reply = await router.chat(MODEL, USER_HI, max_tokens=64)
-
-    assert reply.text == body["choices"][0]["message"]["content"]
-    assert reply.finish_reason == "stop"
-    assert reply.usage.prompt_tokens == body["usage"]["prompt_tokens"]
-    assert reply.usage.completion_tokens == body["usage"]["completion_tokens"]
-    assert reply.usage.total_tokens == body["usage"]["total_tokens"]
-    assert reply.provider == "groq"
-    assert reply.deployment == DEPLOYMENT
-    assert reply.model == MODEL
-    assert reply.provider_model == body["model"]
-    assert [(a.deployment, a.outcome) for a in reply.route] == [(DEPLOYMENT, "ok")]
-    assert route.call_count == 1
 
 
 async def test_chat_cost_is_priced_from_the_catalog(
@@ -398,70 +336,6 @@ async def test_stream_backend_result_carries_rate_limits(
 
 # -- HTTP errors --------------------------------------------------------------------------
 
-# (status, error body fixture, our class, the SDK's class, raised as is by a 1-deployment router)
-STATUS_CASES = [
-    (400, "400_invalid_request.json", InvalidRequestError, groq.BadRequestError, True),
-    (400, "400_context_length.json", ContextLengthExceededError, groq.BadRequestError, True),
-    (401, "401_invalid_api_key.json", AuthenticationError, groq.AuthenticationError, False),
-    (404, "404_model_not_found.json", ModelNotFoundError, groq.NotFoundError, False),
-    (413, "413_request_too_large.json", ContextLengthExceededError, groq.APIStatusError, True),
-    (422, "422_unprocessable.json", InvalidRequestError, groq.UnprocessableEntityError, True),
-    (429, "429_rate_limited.json", RateLimitedError, groq.RateLimitError, False),
-    (498, "498_capacity_exceeded.json", ProviderUnavailableError, groq.APIStatusError, False),
-    (500, "500_internal.json", ProviderUnavailableError, groq.InternalServerError, False),
-    (503, "503_unavailable.json", ProviderUnavailableError, groq.InternalServerError, False),
-]
-
-
-@pytest.mark.parametrize(
-    ("status", "fixture", "error_cls", "sdk_cls", "raised_as_is"),
-    STATUS_CASES,
-    ids=[f"{c[0]}-{c[1].split('_', 1)[1].removesuffix('.json')}" for c in STATUS_CASES],
-)
-async def test_error_status_maps_to_typed_error_chained_to_the_http_error(
-    mock_http: respx.MockRouter,
-    make_router: RouterFactory,
-    status: int,
-    fixture: str,
-    error_cls: type[ProviderError],
-    sdk_cls: type[groq.APIStatusError],
-    raised_as_is: bool,
-) -> None:
-    route = mock_http.post(GROQ_CHAT).mock(return_value=error_reply(status, fixture))
-    router = make_router([groq_deployment()])
-
-    with pytest.raises((ProviderError, AllDeploymentsFailedError)) as info:
-        await router.chat(MODEL, USER_HI, max_tokens=64)
-
-    if raised_as_is:
-        err: BaseException = info.value
-    else:
-        assert isinstance(info.value, AllDeploymentsFailedError)
-        assert len(info.value.errors) == 1
-        err = info.value.errors[0]
-    assert_groq_error(err, error_cls, status)
-    assert isinstance(err, ProviderError)
-    assert err.message == load(f"errors/{fixture}")["error"]["message"]
-    # Chat calls are sent through the router's transport with the headers the SDK built
-    # (see openai_sdk.py), so the original is the HTTP error, with request and response.
-    assert type(err.__cause__) is httpx.HTTPStatusError
-    assert err.__cause__.response.status_code == status
-    assert route.call_count == 1  # the SDK's own retries are off
-
-
-async def test_400_does_not_fail_over(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(GROQ_CHAT).mock(return_value=error_reply(400, "400_invalid_request.json"))
-    fallback = mock_http.post(TOGETHER_CHAT).mock(return_value=together_text_reply("unused"))
-    router = make_router([groq_deployment(), together_fallback()])
-
-    with pytest.raises(InvalidRequestError) as info:
-        await router.chat(MODEL, USER_HI)
-
-    assert_groq_error(info.value, InvalidRequestError, 400)
-    assert not fallback.called
-
 
 async def test_context_length_error_does_not_fail_over_to_an_equal_window(
     mock_http: respx.MockRouter, make_router: RouterFactory
@@ -475,29 +349,6 @@ async def test_context_length_error_does_not_fail_over_to_an_equal_window(
 
     assert info.value.status_code == 413
     assert not fallback.called
-
-
-async def test_404_fails_over_to_the_next_deployment(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    primary = mock_http.post(GROQ_CHAT).mock(
-        return_value=error_reply(404, "404_model_not_found.json")
-    )
-    fallback = mock_http.post(TOGETHER_CHAT).mock(
-        return_value=together_text_reply("From Together.")
-    )
-    router = make_router([groq_deployment(), together_fallback()])
-
-    reply = await router.chat(MODEL, USER_HI)
-
-    assert reply.text == "From Together."
-    assert reply.deployment == FALLBACK
-    assert [(a.deployment, a.outcome, a.error, a.status_code) for a in reply.route] == [
-        (DEPLOYMENT, "error", "ModelNotFoundError", 404),
-        (FALLBACK, "ok", None, None),
-    ]
-    assert primary.call_count == 1
-    assert fallback.call_count == 1
 
 
 async def test_429_retry_after_is_exposed_and_not_retried(
@@ -558,60 +409,7 @@ async def test_sdk_retry_hints_do_not_cause_a_second_request(
     assert route.call_count == 1
 
 
-async def test_stream_http_error_before_any_chunk_fails_over(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    primary = mock_http.post(GROQ_CHAT).mock(return_value=error_reply(503, "503_unavailable.json"))
-    mock_http.post(TOGETHER_CHAT).mock(
-        return_value=sse_reply(fixture_text("together/chat_stream.sse"))
-    )
-    router = make_router([groq_deployment(), together_fallback()])
-
-    _, reply = await run_stream(router)
-
-    assert reply.deployment == FALLBACK
-    assert reply.text == "Hello! How can I help?"
-    assert [(a.deployment, a.error, a.status_code) for a in reply.route] == [
-        (DEPLOYMENT, "ProviderUnavailableError", 503),
-        (FALLBACK, None, None),
-    ]
-    assert primary.call_count == 1
-
-
 # -- transport failures -------------------------------------------------------------------
-
-
-async def test_connection_refused_is_provider_unavailable(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(GROQ_CHAT).mock(side_effect=httpx.ConnectError("[Errno 111] refused"))
-    router = make_router([groq_deployment()])
-
-    with pytest.raises(AllDeploymentsFailedError) as info:
-        await router.chat(MODEL, USER_HI)
-
-    (err,) = info.value.errors
-    assert_groq_error(err, ProviderUnreachableError, None)
-    assert isinstance(err.__cause__, httpx.ConnectError)
-    assert [(a.deployment, a.outcome, a.error) for a in info.value.route] == [
-        (DEPLOYMENT, "error", "ProviderUnreachableError")
-    ]
-    assert route.call_count == 1
-
-
-async def test_read_timeout_is_provider_timeout(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(GROQ_CHAT).mock(side_effect=httpx.ReadTimeout("timed out"))
-    router = make_router([groq_deployment()])
-
-    with pytest.raises(AllDeploymentsFailedError) as info:
-        await router.chat(MODEL, USER_HI)
-
-    (err,) = info.value.errors
-    assert_groq_error(err, ProviderTimeoutError, None)
-    assert isinstance(err.__cause__, httpx.ReadTimeout)
-    assert route.call_count == 1
 
 
 async def test_every_deployment_failing_reports_each_error_and_attempt(
@@ -637,30 +435,6 @@ async def test_every_deployment_failing_reports_each_error_and_attempt(
 # -- stream failures ----------------------------------------------------------------------
 
 
-async def test_error_event_mid_stream_raises_interrupted_with_partial_text(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(GROQ_CHAT).mock(
-        return_value=sse_reply(fixture_text("groq/stream_error_midway.sse"))
-    )
-    fallback = mock_http.post(TOGETHER_CHAT).mock(return_value=together_text_reply("unused"))
-    router = make_router([groq_deployment(), together_fallback()])
-
-    texts, info = await stream_until_failure(router)
-
-    err = info.value
-    assert isinstance(err, StreamInterruptedError)
-    assert texts == ["Llamas are", " camelids"]
-    assert err.partial_text == "Llamas are camelids"
-    assert err.provider == "groq"
-    assert err.deployment == DEPLOYMENT
-    cause = err.__cause__
-    assert_groq_error(cause, ProviderUnavailableError, None)
-    assert isinstance(cause, ProviderError)
-    assert cause.message.startswith("Service Unavailable")
-    assert not fallback.called  # text reached the caller: no silent failover
-
-
 async def test_x_groq_error_chunk_is_not_reported_as_a_complete_answer(
     mock_http: respx.MockRouter, make_router: RouterFactory
 ) -> None:
@@ -678,11 +452,15 @@ async def test_x_groq_error_chunk_is_not_reported_as_a_complete_answer(
     mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(transcript))
     router = make_router([groq_deployment()])
 
-    texts, info = await stream_until_failure(router)
+    events: list[StreamEvent] = []
 
-    assert texts == ["Llamas are"]
-    assert isinstance(info.value, StreamInterruptedError)
-    assert info.value.partial_text == "Llamas are"
+    with pytest.raises(StreamInterruptedError) as info:
+        await drain(router.stream(MODEL, USER_HI), events)
+
+    assert text_of(events) == info.value.partial_text == "Llamas are"
+    cause = info.value.__cause__
+    assert type(cause) is ProviderUnavailableError
+    assert cause.message == "stream stopped early: the model instance was restarted"
 
 
 async def test_error_event_before_any_text_fails_over(
@@ -704,82 +482,7 @@ async def test_error_event_before_any_text_fails_over(
     ]
 
 
-async def test_truncated_stream_after_text_raises_interrupted(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(GROQ_CHAT).mock(
-        return_value=sse_reply(fixture_text("groq/stream_truncated.sse"))
-    )
-    router = make_router([groq_deployment()])
-
-    texts, info = await stream_until_failure(router)
-
-    assert isinstance(info.value, StreamInterruptedError)
-    assert texts == ["Hi", " there, I"]
-    assert info.value.partial_text == "Hi there, I"
-    assert isinstance(info.value.__cause__, StreamInterruptedError)
-
-
-async def test_truncated_stream_before_text_fails_over_transparently(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    truncated = sse(first_chunk(), done=False)
-    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(truncated))
-    mock_http.post(TOGETHER_CHAT).mock(
-        return_value=sse_reply(fixture_text("together/chat_stream.sse"))
-    )
-    router = make_router([groq_deployment(), together_fallback()])
-
-    events, reply = await run_stream(router)
-
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello! How can I help?"
-    assert reply.text == "Hello! How can I help?"
-    assert [(a.deployment, a.outcome, a.error) for a in reply.route] == [
-        (DEPLOYMENT, "error", "StreamInterruptedError"),
-        (FALLBACK, "ok", None),
-    ]
-
-
-async def test_read_timeout_mid_stream_interrupts_with_partial_text(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    head = sse(first_chunk(), text_chunk("Hi"), text_chunk(" there"), done=False)
-    mock_http.post(GROQ_CHAT).mock(
-        return_value=httpx.Response(
-            200,
-            headers={"content-type": "text/event-stream"},
-            stream=_BreaksAfter(head, httpx.ReadTimeout("timed out")),
-        )
-    )
-    router = make_router([groq_deployment()])
-
-    texts, info = await stream_until_failure(router)
-
-    assert texts == ["Hi", " there"]
-    assert isinstance(info.value, StreamInterruptedError)
-    assert info.value.partial_text == "Hi there"
-    assert_groq_error(info.value.__cause__, ProviderTimeoutError, None)
-    assert isinstance(info.value.__cause__.__cause__, httpx.ReadTimeout)
-
-
 # -- malformed replies --------------------------------------------------------------------
-
-
-async def test_non_json_body_is_malformed(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
-    mock_http.post(GROQ_CHAT).mock(
-        return_value=httpx.Response(200, text=html, headers={"content-type": "text/html"})
-    )
-    router = make_router([groq_deployment()])
-
-    with pytest.raises(AllDeploymentsFailedError) as info:
-        await router.chat(MODEL, USER_HI)
-
-    (err,) = info.value.errors
-    assert_groq_error(err, MalformedResponseError, None)
-    assert isinstance(err.__cause__, ValueError)
 
 
 async def test_body_without_choices_is_malformed(
@@ -798,100 +501,7 @@ async def test_body_without_choices_is_malformed(
     assert isinstance(err.__cause__, KeyError)
 
 
-async def test_non_json_first_stream_chunk_is_malformed(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    broken = first_chunk()[:40]
-    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(sse(broken, text_chunk("Hi"))))
-    router = make_router([groq_deployment()])
-
-    texts, info = await stream_until_failure(router)
-
-    assert texts == []
-    assert isinstance(info.value, AllDeploymentsFailedError)
-    (err,) = info.value.errors
-    assert_groq_error(err, MalformedResponseError, None)
-
-
-async def test_non_json_stream_chunk_after_text_interrupts(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    transcript = sse(first_chunk(), text_chunk("Hi"), text_chunk(" there")[:30], final_chunk(5, 2))
-    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(transcript))
-    router = make_router([groq_deployment()])
-
-    texts, info = await stream_until_failure(router)
-
-    assert texts == ["Hi"]
-    assert isinstance(info.value, StreamInterruptedError)
-    assert info.value.partial_text == "Hi"
-    assert_groq_error(info.value.__cause__, MalformedResponseError, None)
-
-
 # -- the request on the wire --------------------------------------------------------------
-
-
-async def test_chat_body_uses_max_completion_tokens(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
-    router = make_router([groq_deployment()])
-
-    await router.chat(MODEL, [Message.system("Be brief."), *USER_HI], max_tokens=64)
-
-    body = sent_json(route)
-    assert body == {
-        "model": GROQ_MODEL_ID,
-        "messages": [
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Say hi."},
-        ],
-        "max_completion_tokens": 64,
-    }
-    assert "max_tokens" not in body
-
-
-async def test_stream_body_asks_for_usage(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(GROQ_CHAT).mock(
-        return_value=sse_reply(fixture_text("groq/chat_stream.sse"))
-    )
-    router = make_router([groq_deployment()])
-
-    await run_stream(router, max_tokens=64)
-
-    body = sent_json(route)
-    assert body["stream"] is True
-    assert body["stream_options"] == {"include_usage": True}
-    assert body["max_completion_tokens"] == 64
-    assert "max_tokens" not in body
-
-
-async def test_sampling_settings_are_sent(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
-    router = make_router([groq_deployment()])
-
-    await router.chat(MODEL, USER_HI, temperature=0.3, top_p=0.9, seed=42, stop=["\n\n", "User:"])
-
-    body = sent_json(route)
-    assert body["temperature"] == 0.3
-    assert body["top_p"] == 0.9
-    assert body["seed"] == 42
-    assert body["stop"] == ["\n\n", "User:"]
-
-
-async def test_a_single_stop_string_is_sent_as_a_list(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(GROQ_CHAT).mock(return_value=ok_reply())
-    router = make_router([groq_deployment()])
-
-    await router.chat(MODEL, USER_HI, stop="<|eot_id|>")
-
-    assert sent_json(route)["stop"] == ["<|eot_id|>"]
 
 
 async def test_json_mode_response_format(

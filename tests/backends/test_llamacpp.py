@@ -1,7 +1,11 @@
 """llama.cpp ``llama-server`` on the wire (respx): ``POST /v1/chat/completions`` bodies,
 replies with ``timings`` in milliseconds, SSE streams (both mid-stream error framings), error
 mapping, failover and health (``/health``, falling back to ``/v1/models``). Payloads are
-shaped like providers.md sections 1 and 6."""
+shaped like providers.md sections 1 and 6.
+
+What every backend does alike (chat, stream, request body, status mapping, broken and
+malformed streams, failover) is in ``test_contract.py``; this file keeps what is llama.cpp's own.
+"""
 
 from __future__ import annotations
 
@@ -14,18 +18,12 @@ import respx
 
 from llama_router import (
     AllDeploymentsFailedError,
-    AuthenticationError,
-    ContextLengthExceededError,
     Deployment,
     InvalidRequestError,
     MalformedResponseError,
-    ModelNotFoundError,
     ProviderError,
-    ProviderTimeoutError,
     ProviderTimings,
     ProviderUnavailableError,
-    ProviderUnreachableError,
-    RateLimitedError,
     Router,
     StreamDone,
     StreamEvent,
@@ -34,20 +32,18 @@ from llama_router import (
     Tool,
 )
 from llama_router.routing.options import RetryPolicy
+from llama_router.testing.servers import free_port
 from tests.backends._wire import (
     MODEL,
     MODES,
     MS,
     Mode,
     call,
-    closed_port,
-    drain,
     provider_failure,
     sent_json,
     stream_all,
-    text_of,
 )
-from tests.conftest import USER_HI, fixture_text, sse
+from tests.conftest import USER_HI, drain, fixture_text, text_of
 
 BASE = "http://127.0.0.1:8080"
 CHAT = f"{BASE}/v1/chat/completions"
@@ -110,12 +106,6 @@ def ok_reply(mode: Mode) -> httpx.Response:
     if mode == "chat":
         return httpx.Response(200, json=payload("chat.json"))
     return fixture_stream("stream.sse")
-
-
-def ok_text(mode: Mode) -> str:
-    if mode == "chat":
-        return str(payload("chat.json")["choices"][0]["message"]["content"])
-    return streamed_text("stream.sse")
 
 
 def assert_timings(actual: ProviderTimings, timings: dict[str, Any]) -> None:
@@ -190,38 +180,6 @@ class TestChatReply:
 
 
 class TestRequestBody:
-    async def test_chat_body(self, mock_http: respx.MockRouter, make_router: Any) -> None:
-        route = mock_http.post(CHAT).mock(return_value=ok_reply("chat"))
-        router = make_router([llamacpp_deployment()])
-
-        await router.chat(
-            MODEL, USER_HI, max_tokens=128, temperature=0.2, top_p=0.9, stop=["<|eot_id|>"], seed=7
-        )
-
-        assert sent_json(route) == {
-            "model": MODEL,
-            "messages": [{"role": "user", "content": "Say hi."}],
-            "max_tokens": 128,
-            "temperature": 0.2,
-            "top_p": 0.9,
-            "stop": ["<|eot_id|>"],
-            "seed": 7,
-        }
-
-    async def test_stream_body_asks_for_usage(
-        self, mock_http: respx.MockRouter, make_router: Any
-    ) -> None:
-        route = mock_http.post(CHAT).mock(return_value=ok_reply("stream"))
-        router = make_router([llamacpp_deployment()])
-
-        await stream_all(router, max_tokens=64)
-
-        body = sent_json(route)
-        assert body["stream"] is True
-        assert body["stream_options"] == {"include_usage": True}
-        assert body["max_tokens"] == 64
-        assert "n_predict" not in body
-
     async def test_json_mode_and_tools(self, mock_http: respx.MockRouter, make_router: Any) -> None:
         route = mock_http.post(CHAT).mock(return_value=ok_reply("chat"))
         router = make_router([llamacpp_deployment()])
@@ -301,8 +259,10 @@ class TestStream:
         wire = chunks("stream.sse")
         finish_chunk, usage_chunk = wire[-2], wire[-1]
         assert finish_chunk["choices"][0]["finish_reason"] == "stop"
-        assert "timings" in finish_chunk and "usage" not in finish_chunk
-        assert usage_chunk["choices"] == [] and "timings" not in usage_chunk
+        assert "timings" in finish_chunk
+        assert "usage" not in finish_chunk
+        assert usage_chunk["choices"] == []
+        assert "timings" not in usage_chunk
         mock_http.post(CHAT).mock(return_value=fixture_stream("stream.sse"))
         router = make_router([llamacpp_deployment()])
 
@@ -319,10 +279,12 @@ class TestStream:
         assert response.cost_usd == 0.0
         assert response.provider_model == wire[0]["model"]
 
-    @pytest.mark.parametrize("framing", ["stream_error_data.sse", "stream_error_legacy.sse"])
-    async def test_error_after_text_interrupts_with_partial_text(
-        self, mock_http: respx.MockRouter, make_router: Any, framing: str
+    async def test_error_after_text_in_the_legacy_framing_interrupts(
+        self, mock_http: respx.MockRouter, make_router: Any
     ) -> None:
+        """Builds before PR #16109 send ``error: {...}``; the ``data:`` framing is in the
+        contract suite."""
+        framing = "stream_error_legacy.sse"
         mock_http.post(CHAT).mock(return_value=fixture_stream(framing))
         spare = mock_http.post(SPARE_CHAT).mock(return_value=ok_reply("stream"))
         router = make_router([llamacpp_deployment(), spare_deployment()])
@@ -415,150 +377,11 @@ class TestStream:
             ("llamacpp-spare", "ok"),
         ]
 
-    async def test_no_done_and_no_finish_reason_is_interrupted(
-        self, mock_http: respx.MockRouter, make_router: Any
-    ) -> None:
-        assert all(c["choices"][0]["finish_reason"] is None for c in chunks("stream_truncated.sse"))
-        assert "[DONE]" not in fixture_text("llamacpp/stream_truncated.sse")
-        mock_http.post(CHAT).mock(return_value=fixture_stream("stream_truncated.sse"))
-        router = make_router([llamacpp_deployment()])
-        events: list[StreamEvent] = []
-
-        with pytest.raises(StreamInterruptedError) as info:
-            await drain(router.stream(MODEL, USER_HI), events)
-
-        assert info.value.partial_text == streamed_text("stream_truncated.sse") == "The answer is"
-        assert info.value.partial_text == text_of(events)
-
 
 # -- errors -------------------------------------------------------------------------------
 
-STATUS_CASES = [
-    pytest.param(400, payload("error_invalid.json"), InvalidRequestError, id="400-invalid"),
-    pytest.param(
-        400, payload("error_context.json"), ContextLengthExceededError, id="400-exceed-context"
-    ),
-    pytest.param(401, payload("error_auth.json"), AuthenticationError, id="401-api-key"),
-    pytest.param(
-        404,
-        {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}},
-        ModelNotFoundError,
-        id="404",
-    ),
-    pytest.param(
-        413,
-        {"error": {"code": 413, "message": "Payload Too Large", "type": "invalid_request_error"}},
-        ContextLengthExceededError,
-        id="413",
-    ),
-    pytest.param(
-        422,
-        {"error": {"code": 422, "message": "Unprocessable", "type": "invalid_request_error"}},
-        InvalidRequestError,
-        id="422",
-    ),
-    pytest.param(
-        429,
-        {"error": {"code": 429, "message": "Too Many Requests", "type": "rate_limit_error"}},
-        RateLimitedError,
-        id="429",
-    ),
-    pytest.param(500, payload("error_server.json"), ProviderUnavailableError, id="500"),
-    pytest.param(503, payload("error_loading.json"), ProviderUnavailableError, id="503-loading"),
-]
-
 
 class TestErrors:
-    @pytest.mark.parametrize("mode", MODES)
-    @pytest.mark.parametrize(("status", "body", "expected"), STATUS_CASES)
-    async def test_http_status_maps_to_error_class(
-        self,
-        mock_http: respx.MockRouter,
-        make_router: Any,
-        mode: Mode,
-        status: int,
-        body: dict[str, Any],
-        expected: type[ProviderError],
-    ) -> None:
-        mock_http.post(CHAT).mock(return_value=httpx.Response(status, json=body))
-        router = make_router([llamacpp_deployment()])
-
-        error = await provider_failure(router, mode, max_tokens=32)
-
-        assert type(error) is expected
-        assert error.status_code == status
-        assert (error.provider, error.deployment) == ("llamacpp", NAME)
-        assert error.message == body["error"]["message"]
-
-    @pytest.mark.parametrize("mode", MODES)
-    async def test_http_error_chains_the_original_exception(
-        self, mock_http: respx.MockRouter, make_router: Any, mode: Mode
-    ) -> None:
-        mock_http.post(CHAT).mock(return_value=httpx.Response(401, json=payload("error_auth.json")))
-        router = make_router([llamacpp_deployment(api_key="wrong-key")])
-
-        error = await provider_failure(router, mode)
-
-        assert isinstance(error, AuthenticationError)
-        assert isinstance(error.__cause__, httpx.HTTPStatusError)
-        assert error.__cause__.response.status_code == 401
-
-    @pytest.mark.parametrize("mode", MODES)
-    async def test_429_retry_after_header_reaches_the_error(
-        self, mock_http: respx.MockRouter, make_router: Any, mode: Mode
-    ) -> None:
-        mock_http.post(CHAT).mock(
-            return_value=httpx.Response(
-                429,
-                json={"error": {"code": 429, "message": "busy", "type": "rate_limit_error"}},
-                headers={"Retry-After": "3"},
-            )
-        )
-        router = make_router([llamacpp_deployment()])
-
-        error = await provider_failure(router, mode)
-
-        assert isinstance(error, RateLimitedError)
-        assert error.retry_after == 3.0
-
-    @pytest.mark.parametrize("mode", MODES)
-    async def test_bad_request_is_raised_without_failover(
-        self, mock_http: respx.MockRouter, make_router: Any, mode: Mode
-    ) -> None:
-        first = mock_http.post(CHAT).mock(
-            return_value=httpx.Response(400, json=payload("error_invalid.json"))
-        )
-        spare = mock_http.post(SPARE_CHAT).mock(return_value=ok_reply(mode))
-        router = make_router([llamacpp_deployment(), spare_deployment()])
-
-        with pytest.raises(InvalidRequestError) as info:
-            await call(router, mode)
-
-        assert type(info.value) is InvalidRequestError
-        assert (info.value.status_code, info.value.deployment) == (400, NAME)
-        assert first.call_count == 1
-        assert not spare.called
-
-    @pytest.mark.parametrize("mode", MODES)
-    async def test_loading_model_fails_over_to_the_next_deployment(
-        self, mock_http: respx.MockRouter, make_router: Any, mode: Mode
-    ) -> None:
-        first = mock_http.post(CHAT).mock(
-            return_value=httpx.Response(503, json=payload("error_loading.json"))
-        )
-        spare = mock_http.post(SPARE_CHAT).mock(return_value=ok_reply(mode))
-        router = make_router([llamacpp_deployment(), spare_deployment()])
-
-        response = await call(router, mode)
-
-        assert (first.call_count, spare.call_count) == (1, 1)
-        assert response.deployment == "llamacpp-spare"
-        assert response.text == ok_text(mode)
-        assert [(a.error, a.status_code) for a in response.route] == [
-            ("ProviderUnavailableError", 503),
-            (None, None),
-        ]
-
     async def test_context_overflow_fails_over_only_to_a_larger_window(
         self, mock_http: respx.MockRouter, make_router: Any
     ) -> None:
@@ -588,34 +411,8 @@ class TestErrors:
         assert (small.call_count, smaller.call_count, larger.call_count) == (1, 0, 1)
         assert reply.route[0].error == "ContextLengthExceededError"
 
-    @pytest.mark.parametrize("mode", MODES)
-    @pytest.mark.parametrize(
-        ("side_effect", "expected"),
-        [
-            pytest.param(httpx.ConnectError, ProviderUnreachableError, id="connect-refused"),
-            pytest.param(httpx.ReadTimeout, ProviderTimeoutError, id="read-timeout"),
-        ],
-    )
-    async def test_transport_failures(
-        self,
-        mock_http: respx.MockRouter,
-        make_router: Any,
-        mode: Mode,
-        side_effect: type[Exception],
-        expected: type[ProviderError],
-    ) -> None:
-        mock_http.post(CHAT).mock(side_effect=side_effect)
-        router = make_router([llamacpp_deployment()])
-
-        error = await provider_failure(router, mode)
-
-        assert type(error) is expected
-        assert error.status_code is None
-        assert (error.provider, error.deployment) == ("llamacpp", NAME)
-        assert isinstance(error.__cause__, side_effect)
-
     async def test_connection_refused_by_a_real_closed_port(self) -> None:
-        port = closed_port()
+        port = free_port()
         async with Router(
             [llamacpp_deployment(base_url=f"http://127.0.0.1:{port}")],
             env={},
@@ -634,7 +431,6 @@ class TestMalformed:
     @pytest.mark.parametrize(
         "reply",
         [
-            pytest.param(httpx.Response(200, text="upstream connect error"), id="not-json"),
             pytest.param(
                 httpx.Response(200, json={"object": "chat.completion", "model": "x.gguf"}),
                 id="no-choices",
@@ -659,17 +455,6 @@ class TestMalformed:
 
         assert isinstance(error, MalformedResponseError)
         assert (error.provider, error.deployment) == ("llamacpp", NAME)
-
-    async def test_stream_chunk_that_is_not_json(
-        self, mock_http: respx.MockRouter, make_router: Any
-    ) -> None:
-        mock_http.post(CHAT).mock(return_value=sse_reply(sse('{"choices":[{"delta":')))
-        router = make_router([llamacpp_deployment()])
-
-        error = await provider_failure(router, "stream")
-
-        assert isinstance(error, MalformedResponseError)
-        assert isinstance(error.__cause__, ValueError)
 
 
 # -- health -------------------------------------------------------------------------------
@@ -745,7 +530,7 @@ class TestHealth:
         assert report.ok is False
 
     async def test_real_closed_port_is_not_ok(self) -> None:
-        port = closed_port()
+        port = free_port()
         async with Router(
             [llamacpp_deployment(base_url=f"http://127.0.0.1:{port}")],
             env={},

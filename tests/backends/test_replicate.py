@@ -3,6 +3,9 @@
 Payload shapes follow ``docs/providers.md`` section 4: prediction objects with ``output`` as
 an array of string fragments and ``metrics`` for usage, named SSE events on a separate
 streaming host, and problem-details error bodies.
+
+What every backend does alike (chat, stream, request body, status mapping, broken and
+malformed streams, failover) is in ``test_contract.py``; this file keeps what is Replicate's own.
 """
 
 from __future__ import annotations
@@ -18,22 +21,18 @@ import respx
 from llama_router import Deployment, Router
 from llama_router.exceptions import (
     AllDeploymentsFailedError,
-    AuthenticationError,
     ColdStartError,
-    InvalidRequestError,
     MalformedResponseError,
-    ModelNotFoundError,
     NoDeploymentAvailableError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
-    ProviderUnreachableError,
     RateLimitedError,
     StreamInterruptedError,
 )
 from llama_router.messages import ChatRequest, Message
-from llama_router.responses import ChatResponse, StreamDone, TextDelta
-from tests.conftest import FAKE_KEYS, USER_HI, FakeClock, fixture_text
+from llama_router.responses import ChatResponse, StreamDone, StreamEvent, TextDelta
+from tests.conftest import FAKE_KEYS, USER_HI, FakeClock, drain, fixture_text
 
 RouterFactory = Callable[..., Router]
 
@@ -506,15 +505,12 @@ async def test_stream_error_event_after_text_interrupts_with_partial_text(
     poll = mock_http.get(GET_URL)
     fallback = mock_http.post(OLLAMA_CHAT_URL)
     router = make_router([replicate(), ollama()])
-    texts: list[str] = []
+    events: list[StreamEvent] = []
 
     with pytest.raises(StreamInterruptedError) as info:
-        async with router.stream(MODEL, USER_HI) as stream:
-            async for event in stream:
-                if isinstance(event, TextDelta):
-                    texts.append(event.text)
+        await drain(router.stream(MODEL, USER_HI), events)
 
-    assert texts == ["Hello", " there"]
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hello", " there"]
     assert info.value.partial_text == "Hello there"
     assert "CUDA error: out of memory" in str(info.value)
     assert isinstance(info.value.__cause__, ProviderUnavailableError)
@@ -624,173 +620,6 @@ async def test_stream_failed_at_create_never_opens_the_stream(
 
 
 # -- HTTP and transport errors on create ---------------------------------------------------------
-
-THROTTLED = {"detail": "Request was throttled. Your rate limit resets in ~30s."}
-
-
-@pytest.mark.parametrize(
-    ("status", "body", "expected"),
-    [
-        (
-            400,
-            {"title": "Bad request", "detail": "The request body is not valid JSON", "status": 400},
-            InvalidRequestError,
-        ),
-        (
-            401,
-            {
-                "title": "Unauthenticated",
-                "detail": "You did not pass a valid authentication token",
-                "status": 401,
-            },
-            AuthenticationError,
-        ),
-        (
-            404,
-            {"title": "Not found", "detail": "The requested resource could not be found."},
-            ModelNotFoundError,
-        ),
-        (
-            422,
-            {
-                "title": "Input validation failed",
-                "detail": "- input.max_tokens: Must be less than or equal to 8192",
-                "status": 422,
-            },
-            InvalidRequestError,
-        ),
-        (500, {"detail": "Internal server error"}, ProviderUnavailableError),
-        (503, {"detail": "Service temporarily unavailable"}, ProviderUnavailableError),
-    ],
-)
-async def test_http_error_status_maps_to_typed_error(
-    mock_http: respx.MockRouter,
-    make_router: RouterFactory,
-    status: int,
-    body: dict[str, Any],
-    expected: type[ProviderError],
-) -> None:
-    create = mock_http.post(CREATE_URL).respond(status, json=body)
-    backend = make_router([replicate()]).deployments[0]
-
-    with pytest.raises(ProviderError) as info:
-        await backend.chat(user_request())
-
-    error = info.value
-    assert type(error) is expected
-    assert error.status_code == status
-    assert (error.provider, error.deployment) == ("replicate", NAME)
-    assert body["detail"] in error.message
-    assert create.call_count == 1  # the create POST is never retried
-
-
-async def test_http_error_chains_the_original_cause(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    """exceptions.py: every ProviderError "chains the original" exception as ``__cause__``."""
-    mock_http.post(CREATE_URL).respond(503, json={"detail": "Service temporarily unavailable"})
-    backend = make_router([replicate()]).deployments[0]
-
-    with pytest.raises(ProviderUnavailableError) as info:
-        await backend.chat(user_request())
-
-    assert info.value.__cause__ is not None
-
-
-async def test_429_is_rate_limited_with_retry_after(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(CREATE_URL).respond(429, json=THROTTLED, headers={"Retry-After": "30"})
-    router = make_router([replicate()])
-
-    with pytest.raises(AllDeploymentsFailedError) as info:
-        await router.chat(MODEL, USER_HI)
-
-    (error,) = info.value.errors
-    assert isinstance(error, RateLimitedError)
-    assert error.retry_after == 30.0
-    assert error.status_code == 429
-    assert error.message == THROTTLED["detail"]
-    assert (error.provider, error.deployment) == ("replicate", NAME)
-
-
-async def test_404_fails_over_to_the_next_deployment(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(CREATE_URL).respond(
-        404, json={"title": "Not found", "detail": "The requested resource could not be found."}
-    )
-    fallback = mock_http.post(OLLAMA_CHAT_URL).respond(200, json=OLLAMA_REPLY)
-    router = make_router([replicate(), ollama()])
-
-    reply = await router.chat(MODEL, USER_HI)
-
-    assert reply.text == "Hi from Ollama."
-    assert fallback.call_count == 1
-    first = reply.route[0]
-    assert (first.deployment, first.error, first.status_code) == (NAME, "ModelNotFoundError", 404)
-
-
-async def test_422_invalid_input_does_not_fail_over(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(CREATE_URL).respond(
-        422,
-        json={
-            "title": "Input validation failed",
-            "detail": "- input.temperature: Must be less than or equal to 5",
-            "status": 422,
-        },
-    )
-    fallback = mock_http.post(OLLAMA_CHAT_URL).respond(200, json=OLLAMA_REPLY)
-    router = make_router([replicate(), ollama()])
-
-    with pytest.raises(InvalidRequestError) as info:
-        await router.chat(MODEL, USER_HI)
-
-    assert info.value.status_code == 422
-    assert "input.temperature" in info.value.message
-    assert fallback.call_count == 0
-
-
-@pytest.mark.parametrize(
-    ("raised", "expected"),
-    [
-        (httpx.ConnectError("[Errno 111] Connection refused"), ProviderUnreachableError),
-        (httpx.ReadTimeout("The read operation timed out"), ProviderTimeoutError),
-    ],
-)
-async def test_transport_failures_are_mapped_and_chained(
-    mock_http: respx.MockRouter,
-    make_router: RouterFactory,
-    raised: httpx.HTTPError,
-    expected: type[ProviderError],
-) -> None:
-    mock_http.post(CREATE_URL).mock(side_effect=raised)
-    backend = make_router([replicate()]).deployments[0]
-
-    with pytest.raises(ProviderError) as info:
-        await backend.chat(user_request())
-
-    assert type(info.value) is expected
-    assert info.value.status_code is None
-    assert (info.value.provider, info.value.deployment) == ("replicate", NAME)
-    assert isinstance(info.value.__cause__, type(raised))
-
-
-async def test_non_json_reply_is_malformed(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(CREATE_URL).respond(
-        201, text="<html><body>Bad gateway</body></html>", headers={"content-type": "text/html"}
-    )
-    backend = make_router([replicate()]).deployments[0]
-
-    with pytest.raises(MalformedResponseError) as info:
-        await backend.chat(user_request())
-
-    assert "not JSON" in info.value.message
-    assert isinstance(info.value.__cause__, ValueError)
 
 
 async def test_reply_without_status_is_malformed(

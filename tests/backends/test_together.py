@@ -5,48 +5,45 @@
 the ``x-ratelimit-*`` / ``x-tokenlimit-*`` headers. Payloads follow docs/providers.md sections 1
 and 3: the realistic ones live in ``tests/fixtures/together`` and small variants are built with
 the chunk helpers below.
+
+What every backend does alike (chat, stream, request body, status mapping, broken and
+malformed streams, failover) is in ``test_contract.py``; this file keeps what is
+Together's own.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 import httpx
 import pytest
 import respx
-import together
 
 from llama_router import (
     AllDeploymentsFailedError,
-    AuthenticationError,
     BackendResult,
     ChatRequest,
     ChatResponse,
     ContextLengthExceededError,
     Deployment,
     GenerationSettings,
-    InvalidRequestError,
     MalformedResponseError,
     Message,
-    ModelNotFoundError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
-    ProviderUnreachableError,
     RateLimitedError,
     Router,
     StreamDone,
     StreamEvent,
-    StreamInterruptedError,
     TextDelta,
     Tool,
     ToolCall,
     ToolCallDelta,
 )
-from tests.conftest import FAKE_KEYS, USER_HI, RouterFactory, fixture_text, sse
+from tests.conftest import FAKE_KEYS, USER_HI, RouterFactory, fixture_text
 
 TOGETHER_CHAT = "https://api-inference.together.ai/v1/chat/completions"  # SDK 3.x default
 TOGETHER_MODELS = "https://api.together.ai/v1/models"
@@ -55,8 +52,6 @@ GROQ_CHAT = "https://api.groq.com/openai/v1/chat/completions"  # the fallback
 MODEL = "llama-3.1-8b"
 TOGETHER_MODEL_ID = "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"
 DEPLOYMENT = f"together/{TOGETHER_MODEL_ID}"
-FALLBACK = "groq/llama-3.1-8b-instant"
-
 # Catalog price of Meta-Llama-3.1-8B-Instruct-Turbo in USD per million tokens (section 7.2).
 INPUT_PER_MTOK, OUTPUT_PER_MTOK = 0.18, 0.18
 
@@ -154,16 +149,6 @@ def chunk(
     return json.dumps(body)
 
 
-def final_chunk(prompt_tokens: int, completion_tokens: int, finish: str = "eos") -> str:
-    usage = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-        "cached_tokens": 0,
-    }
-    return chunk("", finish=finish, usage=usage)
-
-
 def groq_text_reply(text: str) -> httpx.Response:
     body: dict[str, Any] = json.loads(fixture_text("groq/chat_completion.json"))
     body["choices"][0]["message"]["content"] = text
@@ -195,17 +180,6 @@ async def run_stream(router: Router, **settings: Any) -> tuple[list[StreamEvent]
     return events, stream.response
 
 
-async def stream_until_failure(router: Router) -> tuple[list[str], pytest.ExceptionInfo[Exception]]:
-    """The texts delivered before the stream raised, and what it raised."""
-    texts: list[str] = []
-    with pytest.raises(Exception) as info:
-        async with router.stream(MODEL, USER_HI, max_tokens=64) as stream:
-            async for event in stream:
-                if isinstance(event, TextDelta):
-                    texts.append(event.text)
-    return texts, info
-
-
 def assert_together_error(err: BaseException, cls: type[ProviderError], status: int | None) -> None:
     assert type(err) is cls
     assert isinstance(err, ProviderError)
@@ -214,44 +188,7 @@ def assert_together_error(err: BaseException, cls: type[ProviderError], status: 
     assert err.deployment == DEPLOYMENT
 
 
-class _BreaksAfter(httpx.AsyncByteStream):
-    """A response body that delivers ``head`` and then fails with ``exc``."""
-
-    def __init__(self, head: str, exc: Exception) -> None:
-        self._head = head.encode()
-        self._exc = exc
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self._head
-        raise self._exc
-
-
 # -- non-streaming chat -------------------------------------------------------------------
-
-
-async def test_chat_returns_text_normalised_finish_reason_usage_and_provider_model(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    body = load("chat_completion.json")
-    route = mock_http.post(TOGETHER_CHAT).mock(
-        return_value=json_reply(body, headers=RATE_LIMIT_HEADERS)
-    )
-    router = make_router([together_deployment()])
-
-    reply = await router.chat(MODEL, USER_HI, max_tokens=64)
-
-    assert body["choices"][0]["finish_reason"] == "eos"
-    assert reply.finish_reason == "stop"
-    assert reply.text == body["choices"][0]["message"]["content"]
-    assert reply.usage.prompt_tokens == body["usage"]["prompt_tokens"]
-    assert reply.usage.completion_tokens == body["usage"]["completion_tokens"]
-    assert reply.usage.total_tokens == body["usage"]["total_tokens"]
-    assert reply.provider == "together"
-    assert reply.deployment == DEPLOYMENT
-    assert reply.model == MODEL
-    assert reply.provider_model == body["model"]
-    assert [(a.deployment, a.outcome) for a in reply.route] == [(DEPLOYMENT, "ok")]
-    assert route.call_count == 1
 
 
 async def test_chat_reports_the_model_together_actually_served(
@@ -393,67 +330,6 @@ async def test_stream_backend_result_carries_rate_limits(
 
 # -- HTTP errors --------------------------------------------------------------------------
 
-# (status, error body fixture, our class, the SDK's class, raised as is by a 1-deployment router)
-STATUS_CASES = [
-    (400, "400_invalid_request.json", InvalidRequestError, together.BadRequestError, True),
-    (
-        400,
-        "400_context_length.json",
-        ContextLengthExceededError,
-        together.BadRequestError,
-        True,
-    ),
-    (401, "401_invalid_api_key.json", AuthenticationError, together.AuthenticationError, False),
-    (
-        403,
-        "403_context_window.json",
-        ContextLengthExceededError,
-        together.PermissionDeniedError,
-        True,
-    ),
-    (404, "404_model_not_found.json", ModelNotFoundError, together.NotFoundError, False),
-    (422, "422_unprocessable.json", InvalidRequestError, together.UnprocessableEntityError, True),
-    (429, "429_rate_limited.json", RateLimitedError, together.RateLimitError, False),
-    (500, "500_internal.json", ProviderUnavailableError, together.InternalServerError, False),
-    (503, "503_unavailable.json", ProviderUnavailableError, together.InternalServerError, False),
-]
-
-
-@pytest.mark.parametrize(
-    ("status", "fixture", "error_cls", "sdk_cls", "raised_as_is"),
-    STATUS_CASES,
-    ids=[f"{c[0]}-{c[1].split('_', 1)[1].removesuffix('.json')}" for c in STATUS_CASES],
-)
-async def test_error_status_maps_to_typed_error_chained_to_the_http_error(
-    mock_http: respx.MockRouter,
-    make_router: RouterFactory,
-    status: int,
-    fixture: str,
-    error_cls: type[ProviderError],
-    sdk_cls: type[together.APIStatusError],
-    raised_as_is: bool,
-) -> None:
-    route = mock_http.post(TOGETHER_CHAT).mock(return_value=error_reply(status, fixture))
-    router = make_router([together_deployment()])
-
-    with pytest.raises((ProviderError, AllDeploymentsFailedError)) as info:
-        await router.chat(MODEL, USER_HI, max_tokens=64)
-
-    if raised_as_is:
-        err: BaseException = info.value
-    else:
-        assert isinstance(info.value, AllDeploymentsFailedError)
-        assert len(info.value.errors) == 1
-        err = info.value.errors[0]
-    assert_together_error(err, error_cls, status)
-    assert isinstance(err, ProviderError)
-    assert err.message == load(f"errors/{fixture}")["error"]["message"]
-    # Chat calls are sent through the router's transport with the headers the SDK built
-    # (see openai_sdk.py), so the original is the HTTP error, with request and response.
-    assert type(err.__cause__) is httpx.HTTPStatusError
-    assert err.__cause__.response.status_code == status
-    assert route.call_count == 1  # the SDK's own retries are off
-
 
 @pytest.mark.parametrize(
     "body",
@@ -495,20 +371,6 @@ async def test_cloudflare_524_is_a_timeout(
     assert route.call_count == 1
 
 
-async def test_400_does_not_fail_over(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(TOGETHER_CHAT).mock(return_value=error_reply(400, "400_invalid_request.json"))
-    fallback = mock_http.post(GROQ_CHAT).mock(return_value=groq_text_reply("unused"))
-    router = make_router([together_deployment(), groq_fallback()])
-
-    with pytest.raises(InvalidRequestError) as info:
-        await router.chat(MODEL, USER_HI)
-
-    assert_together_error(info.value, InvalidRequestError, 400)
-    assert not fallback.called
-
-
 async def test_403_context_error_fails_over_only_to_a_larger_window(
     mock_http: respx.MockRouter, make_router: RouterFactory
 ) -> None:
@@ -527,27 +389,6 @@ async def test_403_context_error_fails_over_only_to_a_larger_window(
         ("ContextLengthExceededError", 403),
         (None, None),
     ]
-
-
-async def test_404_fails_over_to_the_next_deployment(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    primary = mock_http.post(TOGETHER_CHAT).mock(
-        return_value=error_reply(404, "404_model_not_found.json")
-    )
-    fallback = mock_http.post(GROQ_CHAT).mock(return_value=groq_text_reply("From Groq."))
-    router = make_router([together_deployment(), groq_fallback()])
-
-    reply = await router.chat(MODEL, USER_HI)
-
-    assert reply.text == "From Groq."
-    assert reply.deployment == FALLBACK
-    assert [(a.deployment, a.outcome, a.error, a.status_code) for a in reply.route] == [
-        (DEPLOYMENT, "error", "ModelNotFoundError", 404),
-        (FALLBACK, "ok", None, None),
-    ]
-    assert primary.call_count == 1
-    assert fallback.call_count == 1
 
 
 async def test_429_retry_after_is_exposed_and_not_retried(
@@ -635,186 +476,7 @@ async def test_sdk_retry_hints_do_not_cause_a_second_request(
     assert route.call_count == 1
 
 
-async def test_stream_http_error_before_any_chunk_fails_over(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    primary = mock_http.post(TOGETHER_CHAT).mock(
-        return_value=error_reply(503, "503_unavailable.json")
-    )
-    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(fixture_text("groq/chat_stream.sse")))
-    router = make_router([together_deployment(), groq_fallback()])
-
-    _, reply = await run_stream(router)
-
-    assert reply.deployment == FALLBACK
-    assert reply.text == "Hi there! How can I help?"
-    assert [(a.deployment, a.error, a.status_code) for a in reply.route] == [
-        (DEPLOYMENT, "ProviderUnavailableError", 503),
-        (FALLBACK, None, None),
-    ]
-    assert primary.call_count == 1
-
-
-# -- transport failures -------------------------------------------------------------------
-
-
-async def test_connection_refused_is_provider_unavailable(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(TOGETHER_CHAT).mock(
-        side_effect=httpx.ConnectError("[Errno 111] refused")
-    )
-    router = make_router([together_deployment()])
-
-    with pytest.raises(AllDeploymentsFailedError) as info:
-        await router.chat(MODEL, USER_HI)
-
-    (err,) = info.value.errors
-    assert_together_error(err, ProviderUnreachableError, None)
-    assert isinstance(err.__cause__, httpx.ConnectError)
-    assert [(a.deployment, a.outcome, a.error) for a in info.value.route] == [
-        (DEPLOYMENT, "error", "ProviderUnreachableError")
-    ]
-    assert route.call_count == 1
-
-
-async def test_read_timeout_is_provider_timeout(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(TOGETHER_CHAT).mock(side_effect=httpx.ReadTimeout("timed out"))
-    router = make_router([together_deployment()])
-
-    with pytest.raises(AllDeploymentsFailedError) as info:
-        await router.chat(MODEL, USER_HI)
-
-    (err,) = info.value.errors
-    assert_together_error(err, ProviderTimeoutError, None)
-    assert isinstance(err.__cause__, httpx.ReadTimeout)
-    assert route.call_count == 1
-
-
-async def test_every_deployment_failing_reports_each_error_and_attempt(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(TOGETHER_CHAT).mock(side_effect=httpx.ReadTimeout("timed out"))
-    groq_503 = json.loads(fixture_text("groq/errors/503_unavailable.json"))
-    mock_http.post(GROQ_CHAT).mock(return_value=json_reply(groq_503, 503))
-    router = make_router([together_deployment(), groq_fallback()])
-
-    with pytest.raises(AllDeploymentsFailedError) as info:
-        await router.chat(MODEL, USER_HI)
-
-    assert [type(e) for e in info.value.errors] == [
-        ProviderTimeoutError,
-        ProviderUnavailableError,
-    ]
-    assert [(a.deployment, a.provider, a.outcome, a.status_code) for a in info.value.route] == [
-        (DEPLOYMENT, "together", "error", None),
-        (FALLBACK, "groq", "error", 503),
-    ]
-
-
-# -- stream failures ----------------------------------------------------------------------
-
-
-async def test_error_event_mid_stream_raises_interrupted_with_partial_text(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(TOGETHER_CHAT).mock(
-        return_value=sse_reply(fixture_text("together/stream_error_midway.sse"))
-    )
-    fallback = mock_http.post(GROQ_CHAT).mock(return_value=groq_text_reply("unused"))
-    router = make_router([together_deployment(), groq_fallback()])
-
-    texts, info = await stream_until_failure(router)
-
-    err = info.value
-    assert isinstance(err, StreamInterruptedError)
-    assert texts == ["Llamas", " are camelids"]
-    assert err.partial_text == "Llamas are camelids"
-    assert err.provider == "together"
-    assert err.deployment == DEPLOYMENT
-    cause = err.__cause__
-    assert_together_error(cause, ProviderUnavailableError, None)
-    assert isinstance(cause, ProviderError)
-    assert cause.message.startswith("Engine overloaded")
-    assert not fallback.called  # text reached the caller: no silent failover
-
-
-async def test_truncated_stream_after_text_raises_interrupted(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(TOGETHER_CHAT).mock(
-        return_value=sse_reply(fixture_text("together/stream_truncated.sse"))
-    )
-    router = make_router([together_deployment()])
-
-    texts, info = await stream_until_failure(router)
-
-    assert isinstance(info.value, StreamInterruptedError)
-    assert texts == ["Hello", " there,"]
-    assert info.value.partial_text == "Hello there,"
-    assert isinstance(info.value.__cause__, StreamInterruptedError)
-
-
-async def test_truncated_stream_before_text_fails_over_transparently(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(TOGETHER_CHAT).mock(return_value=sse_reply(sse(chunk(""), done=False)))
-    mock_http.post(GROQ_CHAT).mock(return_value=sse_reply(fixture_text("groq/chat_stream.sse")))
-    router = make_router([together_deployment(), groq_fallback()])
-
-    events, reply = await run_stream(router)
-
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == (
-        "Hi there! How can I help?"
-    )
-    assert reply.text == "Hi there! How can I help?"
-    assert [(a.deployment, a.outcome, a.error) for a in reply.route] == [
-        (DEPLOYMENT, "error", "StreamInterruptedError"),
-        (FALLBACK, "ok", None),
-    ]
-
-
-async def test_read_timeout_mid_stream_interrupts_with_partial_text(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    head = sse(chunk("Hello"), chunk(" there"), done=False)
-    mock_http.post(TOGETHER_CHAT).mock(
-        return_value=httpx.Response(
-            200,
-            headers={"content-type": "text/event-stream"},
-            stream=_BreaksAfter(head, httpx.ReadTimeout("timed out")),
-        )
-    )
-    router = make_router([together_deployment()])
-
-    texts, info = await stream_until_failure(router)
-
-    assert texts == ["Hello", " there"]
-    assert isinstance(info.value, StreamInterruptedError)
-    assert info.value.partial_text == "Hello there"
-    assert_together_error(info.value.__cause__, ProviderTimeoutError, None)
-
-
 # -- malformed replies --------------------------------------------------------------------
-
-
-async def test_non_json_body_is_malformed(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    html = "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"
-    mock_http.post(TOGETHER_CHAT).mock(
-        return_value=httpx.Response(200, text=html, headers={"content-type": "text/html"})
-    )
-    router = make_router([together_deployment()])
-
-    with pytest.raises(AllDeploymentsFailedError) as info:
-        await router.chat(MODEL, USER_HI)
-
-    (err,) = info.value.errors
-    assert_together_error(err, MalformedResponseError, None)
-    assert isinstance(err.__cause__, ValueError)
 
 
 async def test_body_without_choices_is_malformed(
@@ -833,103 +495,7 @@ async def test_body_without_choices_is_malformed(
     assert isinstance(err.__cause__, KeyError)
 
 
-async def test_non_json_first_stream_chunk_is_malformed(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    mock_http.post(TOGETHER_CHAT).mock(
-        return_value=sse_reply(sse(chunk("Hello")[:50], final_chunk(5, 1)))
-    )
-    router = make_router([together_deployment()])
-
-    texts, info = await stream_until_failure(router)
-
-    assert texts == []
-    assert isinstance(info.value, AllDeploymentsFailedError)
-    (err,) = info.value.errors
-    assert_together_error(err, MalformedResponseError, None)
-
-
-async def test_non_json_stream_chunk_after_text_interrupts(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    transcript = sse(chunk("Hello"), chunk(" there")[:30], final_chunk(5, 2))
-    mock_http.post(TOGETHER_CHAT).mock(return_value=sse_reply(transcript))
-    router = make_router([together_deployment()])
-
-    texts, info = await stream_until_failure(router)
-
-    assert texts == ["Hello"]
-    assert isinstance(info.value, StreamInterruptedError)
-    assert info.value.partial_text == "Hello"
-    assert_together_error(info.value.__cause__, MalformedResponseError, None)
-
-
 # -- the request on the wire --------------------------------------------------------------
-
-
-async def test_chat_body_uses_max_tokens(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(TOGETHER_CHAT).mock(return_value=ok_reply())
-    router = make_router([together_deployment()])
-
-    await router.chat(MODEL, [Message.system("Be brief."), *USER_HI], max_tokens=64)
-
-    body = sent_json(route)
-    assert body == {
-        "model": TOGETHER_MODEL_ID,
-        "messages": [
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Say hi."},
-        ],
-        "max_tokens": 64,
-    }
-    assert "max_completion_tokens" not in body
-
-
-async def test_stream_body_sends_no_stream_options(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(TOGETHER_CHAT).mock(
-        return_value=sse_reply(fixture_text("together/chat_stream.sse"))
-    )
-    router = make_router([together_deployment()])
-
-    await run_stream(router, max_tokens=64)
-
-    body = sent_json(route)
-    assert body["stream"] is True
-    assert "stream_options" not in body
-    assert body["max_tokens"] == 64
-    assert "max_completion_tokens" not in body
-
-
-async def test_sampling_settings_are_sent(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(TOGETHER_CHAT).mock(return_value=ok_reply())
-    router = make_router([together_deployment()])
-
-    await router.chat(
-        MODEL, USER_HI, temperature=0.7, top_p=0.95, seed=1234, stop=["<|eot_id|>", "</s>"]
-    )
-
-    body = sent_json(route)
-    assert body["temperature"] == 0.7
-    assert body["top_p"] == 0.95
-    assert body["seed"] == 1234
-    assert body["stop"] == ["<|eot_id|>", "</s>"]
-
-
-async def test_a_single_stop_string_is_sent_as_a_list(
-    mock_http: respx.MockRouter, make_router: RouterFactory
-) -> None:
-    route = mock_http.post(TOGETHER_CHAT).mock(return_value=ok_reply())
-    router = make_router([together_deployment()])
-
-    await router.chat(MODEL, USER_HI, stop="\n\n")
-
-    assert sent_json(route)["stop"] == ["\n\n"]
 
 
 async def test_json_mode_response_format(

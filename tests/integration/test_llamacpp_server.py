@@ -111,14 +111,18 @@ async def test_server_killed_mid_stream_raises_with_the_partial_text(
     server: LlamaCppServer,
 ) -> None:
     received: list[str] = []
+
+    async def read_and_kill_the_server_after_3_tokens(router: Router) -> None:
+        async with router.stream(MODEL, HI, max_tokens=800, seed=3) as stream:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    received.append(event.text)
+                    if len(received) == 3:
+                        await asyncio.to_thread(server.kill)
+
     async with Router([server_deployment(server)], env={}) as router:
         with pytest.raises(StreamInterruptedError) as info:
-            async with router.stream(MODEL, HI, max_tokens=800, seed=3) as stream:
-                async for event in stream:
-                    if isinstance(event, TextDelta):
-                        received.append(event.text)
-                        if len(received) == 3:
-                            await asyncio.to_thread(server.kill)
+            await read_and_kill_the_server_after_3_tokens(router)
     assert len(received) >= 3
     assert info.value.partial_text == "".join(received)
 

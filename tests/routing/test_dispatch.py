@@ -16,6 +16,7 @@ from llama_router import (
     NoDeploymentAvailableError,
     Router,
     StreamDone,
+    StreamEvent,
     StreamInterruptedError,
     TextDelta,
 )
@@ -28,6 +29,7 @@ from llama_router.routing import (
     lowest_latency,
 )
 from llama_router.routing.options import Budget, Hedging, RetryPolicy, Timeouts
+from tests.conftest import drain
 from tests.scripted import MODEL, ScriptedBackend, Step, rate_limited, unavailable
 
 pytestmark = pytest.mark.looptime
@@ -239,7 +241,8 @@ async def test_without_a_budget_no_spend_history_is_kept() -> None:
     a = ScriptedBackend("a", local=False, price=(1.0, 2.0))
     r = router(a, store=store)
     response = await r.chat(MODEL, HI)
-    assert response.cost_usd is not None and response.cost_usd > 0
+    assert response.cost_usd is not None
+    assert response.cost_usd > 0
     assert await store.spent(now(), 10**9) == 0.0  # a long-running router does not grow
 
 
@@ -250,13 +253,10 @@ async def test_no_retry_once_a_token_reached_the_caller() -> None:
     a = ScriptedBackend("a", Step(error=unavailable, fail_after=2))
     b = ScriptedBackend("b")
     r = router(a, b, retry=RetryPolicy(max_retries=3))
-    received: list[str] = []
+    events: list[StreamEvent] = []
     with pytest.raises(StreamInterruptedError) as info:
-        async with r.stream(MODEL, HI) as stream:
-            async for event in stream:
-                if isinstance(event, TextDelta):
-                    received.append(event.text)
-    assert received == ["Hello", ","]
+        await drain(r.stream(MODEL, HI), events)
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hello", ","]
     assert info.value.partial_text == "Hello,"
     assert (a.calls, b.calls) == (1, 0)
 
@@ -500,7 +500,8 @@ async def test_probes_open_the_circuit_of_a_dead_local_engine_before_users_hit_i
         assert reply.deployment == "cloud"
         assert local.calls == 0
         local.healthy = True
-    assert r._prober is not None and r._prober._task is None  # cancelled on close
+    assert r._prober is not None
+    assert r._prober._task is None
 
 
 async def test_a_cancelled_probe_does_not_leave_the_circuit_stuck_half_open() -> None:

@@ -396,7 +396,8 @@ async def test_explain_reflects_new_health_and_settings_not_a_stale_snapshot() -
     again = (await r.explain(MODEL, HI, max_tokens=100)).rows[0]
     longer = (await r.explain(MODEL, HI, max_tokens=1000)).rows[0]
     assert again.est_cost_usd == first.est_cost_usd
-    assert longer.est_cost_usd is not None and first.est_cost_usd is not None
+    assert longer.est_cost_usd is not None
+    assert first.est_cost_usd is not None
     assert longer.est_cost_usd > first.est_cost_usd
     await r.store.record_failure("a", now(), "x", counts_against_health=False, cooldown=30.0)
     assert (await r.explain(MODEL, HI, max_tokens=100)).rows[0].status != first.status
