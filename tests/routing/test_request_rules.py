@@ -21,7 +21,14 @@ from llama_router import (
     StreamDone,
     TextDelta,
 )
-from llama_router.routing import HealthConfig, lowest_latency
+from llama_router.routing import (
+    Candidate,
+    Filter,
+    HealthConfig,
+    RoutingContext,
+    lowest_latency,
+    ordered,
+)
 from llama_router.routing.options import Hedging, RetryPolicy, Timeouts
 from tests.scripted import MODEL, ScriptedBackend, Step, rate_limited, unavailable
 
@@ -401,3 +408,66 @@ async def test_explain_reflects_new_health_and_settings_not_a_stale_snapshot() -
     assert longer.est_cost_usd > first.est_cost_usd
     await r.store.record_failure("a", now(), "x", counts_against_health=False, cooldown=30.0)
     assert (await r.explain(MODEL, HI, max_tokens=100)).rows[0].status != first.status
+
+
+# -- more of the walk ------------------------------------------------------------------------------
+
+
+async def test_when_every_deployment_is_at_its_limit_the_soonest_slot_is_taken() -> None:
+    a = ScriptedBackend("a", Step(ttft=0), rpm=1)
+    b = ScriptedBackend("b", Step(ttft=0), rpm=1)
+    r = router(a, b, timeouts=Timeouts(total=300.0))
+    t0 = now()
+    assert (await r.chat(MODEL, HI)).deployment == "a"  # a's slot frees at 60 s
+    await asyncio.sleep(30.0)
+    assert (await r.chat(MODEL, HI)).deployment == "b"  # b's frees at 90 s
+    await asyncio.sleep(10.0)
+    reply = await r.chat(MODEL, HI)  # both full: a's slot is the sooner
+    assert reply.deployment == "a"
+    assert a.records[-1].started - t0 == pytest.approx(60.0, abs=0.001)
+
+
+async def test_the_final_error_says_what_failed_and_what_was_left_out() -> None:
+    a = ScriptedBackend("a", Step(ttft=0, error=rate_limited(60.0)))
+    b = ScriptedBackend("b", Step(ttft=0, error=unavailable))
+    r = router(a, b, retry=RetryPolicy(max_retries=0), timeouts=Timeouts(total=30))
+    with pytest.raises(AllDeploymentsFailedError):
+        await r.chat(MODEL, HI)
+    await asyncio.sleep(10.0)
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await r.chat(MODEL, HI)
+    first_line = str(info.value).splitlines()[0]
+    assert first_line == (
+        "every deployment of 'llama-3.1-8b' failed (not tried: a: cooling down for 50.0 s "
+        "more, past the request's deadline)"
+    )
+    assert [x.deployment for x in info.value.route] == ["b"]
+    assert [type(e).__name__ for e in info.value.errors] == ["ProviderUnavailableError"]
+
+
+async def test_a_hedge_partner_that_failed_is_not_tried_again() -> None:
+    slow = ScriptedBackend("slow", Step(ttft=3.0, error=unavailable))
+    bad = ScriptedBackend("bad", Step(ttft=0.5, error=unavailable))
+    spare = ScriptedBackend("spare", Step(ttft=0))
+    r = router(slow, bad, spare, hedging=Hedging(delay=1.0, max_share=1.0), retry=RetryPolicy(0))
+    reply = await r.chat(MODEL, HI)
+    assert reply.deployment == "spare"
+    assert (slow.calls, bad.calls, spare.calls) == (1, 1, 1)
+
+
+class NoStreamsOn(Filter):
+    """A user's filter that reads the snapshot's ``stream`` flag."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def reject(self, ctx: RoutingContext, candidate: Candidate) -> str | None:
+        return "no streams here" if ctx.stream and candidate.name == self.name else None
+
+
+async def test_policies_see_whether_the_request_is_a_stream() -> None:
+    a = ScriptedBackend("a", Step(ttft=0))
+    b = ScriptedBackend("b", Step(ttft=0))
+    r = router(a, b, policy=ordered().with_filters(NoStreamsOn("a")))
+    assert (await r.chat(MODEL, HI)).deployment == "a"
+    assert (await collect(r)).deployment == "b"
