@@ -67,6 +67,9 @@ async def run(emu: Emulator, samples: int) -> str:
         ("HTTP 503, retries off", same, [e503], 0),
         ("HTTP 503, default 1 retry after a jittered backoff", same, [e503, e503], 1),
         (f"stall past the {timeout_ms} first-token timeout, retries off", same, [stall], 0),
+        # With the default single retry a stall is still abandoned at once (until 2026-12 it
+        # was retried on the stalled deployment first: a backoff and a second try).
+        (f"stall past the {timeout_ms} first-token timeout, default 1 retry", same, [stall], 1),
     ]
     rows = []
     for label, primary, faults, retries in cases:
