@@ -168,8 +168,9 @@ def test_backends_print_what_they_are_never_the_key() -> None:
     assert "token" not in text
 
 
-def test_the_documented_example_runs_as_pasted() -> None:
-    code = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S)
+@pytest.mark.parametrize("doc", [DOC, DOC.with_name("architecture.md")], ids=lambda p: p.name)
+def test_the_documented_example_runs_as_pasted(doc: Path) -> None:
+    code = re.search(r"```python\n(.*?)```", doc.read_text(), re.S)
     assert code is not None
     result = subprocess.run(
         [sys.executable, "-c", code.group(1)],
