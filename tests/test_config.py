@@ -205,7 +205,7 @@ def test_option_values_the_code_refuses_a_file_refuses_too(tmp_path: Path) -> No
     with pytest.raises(ConfigFileError, match=r"router\.hedging: max_share is a fraction"):
         load_config(write(tmp_path, text))
     text = "[router.retry]\nbackoff_base = -1\n[[deployments]]\nprovider='llamacpp'\nmodel='m'\n"
-    with pytest.raises(ConfigFileError, match=r"router\.retry: backoff_base must be >= 0"):
+    with pytest.raises(ConfigFileError, match=r"router\.retry: backoff_base must be > 0 seconds"):
         load_config(write(tmp_path, text))
     text = "[router.health]\nopen_fr = 1\n[[deployments]]\nprovider='llamacpp'\nmodel='m'\n"
     with pytest.raises(ConfigFileError, match=r"router\.health\.open_fr: unknown key.*open_for"):

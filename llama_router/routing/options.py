@@ -15,6 +15,11 @@ def _positive(name: str, value: float | None) -> None:
         raise ValueError(f"{name} must be > 0 seconds, got {value}")
 
 
+def _not_negative(name: str, value: float | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"{name} must be >= 0 seconds, got {value}")
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     """Deadlines. ``total`` bounds everything a request does: every attempt, retry, backoff,
@@ -57,8 +62,10 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
-        if self.max_cooldown_wait is not None and self.max_cooldown_wait < 0:
-            raise ValueError("max_cooldown_wait must be >= 0 seconds (or None)")
+        _positive("backoff_base", self.backoff_base)
+        _positive("backoff_max", self.backoff_max)
+        _not_negative("max_retry_after", self.max_retry_after)
+        _not_negative("max_cooldown_wait", self.max_cooldown_wait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,9 @@ class Hedging:
     """At most this share of recent requests may be hedged (the extra-spend budget)."""
 
     def __post_init__(self) -> None:
+        _positive("delay", self.delay)
+        _positive("default_delay", self.default_delay)
+        _not_negative("min_delay", self.min_delay)
         if not 0.0 <= self.max_share <= 1.0:
             raise ValueError("max_share is a fraction between 0 and 1")
 

@@ -5,8 +5,10 @@ marks cold? billed? Each row is one behaviour a user relies on."""
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -28,7 +30,7 @@ from llama_router.exceptions import (
 )
 from llama_router.ratelimits import RateLimitInfo
 from llama_router.responses import Attempt, Usage
-from llama_router.routing.options import RetryPolicy
+from llama_router.routing.options import Budget, Hedging, RetryPolicy, Timeouts
 from llama_router.routing.outcomes import (
     AUTH_COOLDOWN_FACTOR,
     Cooldown,
@@ -291,3 +293,37 @@ def test_an_unpriced_answer_has_no_cost() -> None:
 )
 def test_race_winner(finished: list[tuple[int, bool]], winner: int | None) -> None:
     assert race_winner(finished) == winner
+
+
+# -- the options the rules read ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: RetryPolicy(max_retries=-1), "max_retries must be >= 0"),
+        (lambda: RetryPolicy(backoff_base=0), "backoff_base must be > 0 seconds, got 0"),
+        (lambda: RetryPolicy(backoff_max=-1), "backoff_max must be > 0 seconds, got -1"),
+        (lambda: RetryPolicy(max_retry_after=-1), "max_retry_after must be >= 0 seconds"),
+        (lambda: RetryPolicy(max_cooldown_wait=-0.5), "max_cooldown_wait must be >= 0 seconds"),
+        (lambda: Hedging(delay=0), "delay must be > 0 seconds, got 0"),
+        (lambda: Hedging(default_delay=0), "default_delay must be > 0 seconds"),
+        (lambda: Hedging(min_delay=-1), "min_delay must be >= 0 seconds"),
+        (lambda: Hedging(max_share=1.5), "max_share is a fraction between 0 and 1"),
+        (lambda: Timeouts(total=0), "total must be > 0 seconds, got 0"),
+        (lambda: Timeouts(first_token=-1), "first_token must be > 0 seconds"),
+        (lambda: Timeouts(idle=0), "idle must be > 0 seconds"),
+        (lambda: Budget(usd=-1), "budget usd must be >= 0"),
+        (lambda: Budget(usd=1, period=0), "period must be > 0 seconds"),
+    ],
+)
+def test_an_option_out_of_range_says_which_and_why(make: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make()
+
+
+def test_options_at_their_edges_are_accepted() -> None:
+    RetryPolicy(max_retries=0, max_retry_after=0, max_cooldown_wait=0)
+    Hedging(min_delay=0, max_share=0)
+    Hedging(max_share=1)
+    Budget(usd=0)
