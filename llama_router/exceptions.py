@@ -8,7 +8,7 @@ Every error the library raises derives from :class:`LlamaRouterError`::
     │   ├── MissingCredentialsError     no API key given or found in the environment
     │   └── MissingDependencyError      the provider's SDK extra is not installed
     ├── RequestValidationError          bad arguments to chat() / stream(); says which and why
-├── UnsupportedFeatureError         the request needs tools / JSON mode the provider lacks
+    ├── UnsupportedFeatureError         the request needs tools / JSON mode the provider lacks
     ├── ProviderError                   a provider failed a call (carries provider, deployment,
     │   │                               HTTP status, retry-after, rate limits; chains the original)
     │   ├── RateLimitedError            429 (and Groq's 498 capacity error is Unavailable)

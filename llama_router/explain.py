@@ -12,6 +12,9 @@ __all__ = ["Explanation", "ExplanationRow"]
 
 @dataclass(frozen=True, slots=True)
 class ExplanationRow:
+    """One deployment's line in :meth:`Router.explain`: its place in the ranking (or why it
+    was filtered) and the estimates and health the policy read."""
+
     deployment: str
     provider: str
     status: str
