@@ -16,6 +16,7 @@ import contextlib
 import importlib
 import json
 import math
+import re
 import sys
 import time
 from abc import ABC, abstractmethod
@@ -46,7 +47,7 @@ from llama_router.exceptions import (
 )
 from llama_router.messages import ChatRequest, ToolCall
 from llama_router.providers import provider_names, provider_spec
-from llama_router.ratelimits import RateLimitInfo, parse_rate_limits
+from llama_router.ratelimits import RateLimitInfo, parse_duration, parse_rate_limits
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
 from llama_router.transport import HttpPool
 
@@ -61,7 +62,11 @@ __all__ = [
     "error_for_status",
     "error_from_httpx",
     "count_field",
+    "ErrorFields",
+    "error_class",
+    "error_fields",
     "error_info",
+    "retry_hint",
     "require_sdk",
     "seconds_field",
 ]
@@ -273,12 +278,39 @@ def require_sdk(module: str, provider: str, extra: str | None = None) -> ModuleT
         ) from exc
 
 
-def error_info(body: object) -> tuple[str, str | None, str | None]:
-    """``(message, type, code)`` from any provider error body shape.
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
+# A request bigger than an organisation's per-minute token quota: Groq answers HTTP 413 with
+# {"error": {"type": "tokens", "code": "rate_limit_exceeded", ...}} (recorded in
+# HunorLaczko/ha-groq-cloud-api#27, bklieger-groq/NotebookLlama-Groq#1). A quota, not the
+# model's context window: other deployments can take the request.
+_QUOTA_CODES = frozenset({"rate_limit_exceeded"})
+_QUOTA_TYPES = frozenset({"tokens", "requests"})
+# The request itself is wrong, whatever the status says (or when a stream carries none):
+# Groq's tool_use_failed (groq/groq-typescript#103), TGI's {"error_type": "validation"}.
+# Not the type "invalid_request_error": Groq sends it on 401s too.
+_INVALID_CODES = frozenset({"tool_use_failed", "validation"})
+# "Please try again in 4.77s" / "in 9m38.016s" (continuedev/continue#10920): Groq's only
+# retry hint on some 429 and 413 replies. Matching message text is the one exception to
+# "never by message text", and it only ever adds a Retry-After, never picks the class.
+_RETRY_HINT = re.compile(r"try again in ((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)", re.IGNORECASE)
 
-    Handles ``{"error": {"message", "type", "code"}}`` (OpenAI style), ``{"error": "text"}``
-    (Ollama), ``{"message": ...}`` and ``{"detail": ...}`` (Replicate, RFC 7807).
-    """
+
+@dataclass(frozen=True, slots=True)
+class ErrorFields:
+    """What a provider error body says, from any of its shapes."""
+
+    message: str
+    type: str | None = None
+    code: str | None = None
+    status: int | None = None
+    """``status_code``, or an integer ``code``: in-stream errors carry no HTTP status."""
+
+
+def error_fields(body: object) -> ErrorFields:
+    """The fields of any provider error body: ``{"error": {"message", "type", "code",
+    "status_code"}}`` (OpenAI style, Groq in-stream), ``{"error": "text", "error_type": ...}``
+    (Ollama, Hugging Face TGI), ``{"message": ...}`` and ``{"detail": ...}`` (Replicate,
+    RFC 7807)."""
     if isinstance(body, (bytes, bytearray)):
         body = body.decode("utf-8", "replace")
     if isinstance(body, str):
@@ -286,24 +318,72 @@ def error_info(body: object) -> tuple[str, str | None, str | None]:
         try:
             body = json.loads(text)
         except (ValueError, RecursionError):
-            return (text.strip()[:500] or "no error message", None, None)
-    if isinstance(body, Mapping):
-        err = body.get("error", body)
-        if isinstance(err, str):
-            return (err[:500], None, None)
-        if isinstance(err, Mapping):
-            message = err.get("message") or err.get("detail") or err.get("title")
-            etype = err.get("type")
-            code = err.get("code")
-            return (
-                str(message)[:500] if message is not None else json.dumps(err)[:500],
-                str(etype) if etype is not None else None,
-                str(code) if code is not None else None,
-            )
-    return (str(body)[:500], None, None)
+            return ErrorFields(text.strip()[:500] or "no error message")
+    if not isinstance(body, Mapping):
+        return ErrorFields(str(body)[:500])
+    err = body.get("error", body)
+    if isinstance(err, str):
+        return ErrorFields(err[:500], _text(body.get("error_type")), None, _status(body))
+    if not isinstance(err, Mapping):
+        return ErrorFields(str(err)[:500])
+    message = err.get("message") or err.get("detail") or err.get("title")
+    return ErrorFields(
+        str(message)[:500] if message is not None else json.dumps(err)[:500],
+        _text(err.get("type")),
+        _text(err.get("code")),
+        _status(err),
+    )
 
 
-_CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
+def _text(value: object) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _status(err: Mapping[str, Any]) -> int | None:
+    for value in (err.get("status_code"), err.get("code")):
+        if type(value) is int and 100 <= value <= 599:
+            return value
+    return None
+
+
+def error_info(body: object) -> tuple[str, str | None, str | None]:
+    """``(message, type, code)`` from any provider error body shape (see
+    :func:`error_fields`)."""
+    fields = error_fields(body)
+    return fields.message, fields.type, fields.code
+
+
+def error_class(status: int | None, fields: ErrorFields) -> type[ProviderError]:
+    """The one classification of a provider error, for HTTP error replies and in-stream
+    error events alike: the structured ``type`` / ``code`` first (a token quota is a rate
+    limit even on a 413; ``tool_use_failed`` and validation errors are invalid requests
+    even without a status), then the status."""
+    kinds = {fields.type, fields.code}
+    if kinds & _QUOTA_CODES or (status == 413 and kinds & _QUOTA_TYPES):
+        return RateLimitedError
+    if kinds & _CONTEXT_CODES or status == 413:
+        return ContextLengthExceededError
+    if kinds & _INVALID_CODES and (status is None or status < 500):
+        return InvalidRequestError
+    if status is None:
+        return ProviderUnavailableError
+    if status == 429:
+        return RateLimitedError
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 404:
+        return ModelNotFoundError
+    if status in (408, 504, 524):
+        return ProviderTimeoutError
+    if status in (409, 498) or status >= 500:
+        return ProviderUnavailableError
+    return InvalidRequestError
+
+
+def retry_hint(message: str) -> float | None:
+    """Seconds from a "try again in 1m30.5s" hint in an error message, if there is one."""
+    match = _RETRY_HINT.search(message)
+    return parse_duration(match.group(1)) if match else None
 
 
 def error_for_status(
@@ -314,36 +394,26 @@ def error_for_status(
     deployment: str,
     headers: Mapping[str, str] | None = None,
 ) -> ProviderError:
-    """The typed error for an HTTP status (or an in-stream error body when ``status`` is
-    ``None``). Context-length errors are recognised by the structured ``type``/``code``
-    fields, never by message text."""
-    message, etype, code = error_info(body)
+    """The typed error for an HTTP status, or for an in-stream error body when ``status``
+    is ``None`` (its own ``status_code`` or integer ``code`` is used then): the same body
+    gives the same class, status and Retry-After whichever way it arrived."""
+    fields = error_fields(body)
+    if status is None:
+        status = fields.status
     limits = parse_rate_limits(headers) if headers is not None else None
-    kw: dict[str, Any] = {
-        "provider": provider,
-        "deployment": deployment,
-        "status_code": status,
-        "rate_limits": limits if limits is not None and not limits.is_empty else None,
-        "retry_after": limits.retry_after if limits is not None else None,
-    }
-    cls: type[ProviderError]
-    if etype in _CONTEXT_CODES or code in _CONTEXT_CODES or status == 413:
-        cls = ContextLengthExceededError
-    elif status is None:
-        cls = ProviderUnavailableError
-    elif status == 429:
-        cls = RateLimitedError
-    elif status in (401, 403):
-        cls = AuthenticationError
-    elif status == 404:
-        cls = ModelNotFoundError
-    elif status in (408, 504, 524):
-        cls = ProviderTimeoutError
-    elif status in (409, 498) or status >= 500:
-        cls = ProviderUnavailableError
-    else:
-        cls = InvalidRequestError
-    return cls(message, **kw)
+    cls = error_class(status, fields)
+    headed = limits is not None and not limits.is_empty
+    retry_after = limits.retry_after if limits is not None else None
+    if cls is RateLimitedError and not headed:  # the message is the only hint there is
+        retry_after = retry_hint(fields.message)
+    return cls(
+        fields.message,
+        provider=provider,
+        deployment=deployment,
+        status_code=status,
+        rate_limits=limits if headed else None,
+        retry_after=retry_after,
+    )
 
 
 def error_for_response(
