@@ -146,9 +146,14 @@ class ProviderError(LlamaRouterError):
 
 
 class RateLimitedError(ProviderError):
-    """The provider throttled us (HTTP 429); ``retry_after`` says when to come back."""
+    """The provider throttled us (HTTP 429, or Groq's 413 for a request larger than the
+    per-minute token quota); ``retry_after`` says when to come back.
+
+    ``token_quota`` is set when this one request was larger than the deployment's
+    per-minute token quota (it will never fit there; smaller requests still do)."""
 
     transient = True
+    token_quota: int | None = None
 
 
 class ProviderTimeoutError(ProviderError):

@@ -403,10 +403,11 @@ def error_for_status(
     limits = parse_rate_limits(headers) if headers is not None else None
     cls = error_class(status, fields)
     headed = limits is not None and not limits.is_empty
+    quota = _token_quota(status, cls, limits, fields.message)
     retry_after = limits.retry_after if limits is not None else None
     if cls is RateLimitedError and not headed:  # the message is the only hint there is
         retry_after = retry_hint(fields.message)
-    return cls(
+    error = cls(
         fields.message,
         provider=provider,
         deployment=deployment,
@@ -414,6 +415,29 @@ def error_for_status(
         rate_limits=limits if headed else None,
         retry_after=retry_after,
     )
+    if quota is not None and isinstance(error, RateLimitedError):
+        error.token_quota = quota
+    return error
+
+
+_QUOTA_LIMIT = re.compile(r"\(TPM\): Limit (\d+)")
+
+
+def _token_quota(
+    status: int | None,
+    cls: type[ProviderError],
+    limits: RateLimitInfo | None,
+    message: str,
+) -> int | None:
+    """A 413 rate limit is one request over the per-minute token quota: the quota, from
+    ``x-ratelimit-limit-tokens``, else from the message's "(TPM): Limit 6000" (the same
+    documented exception as the retry hint: it refines a class the structured fields chose)."""
+    if status != 413 or cls is not RateLimitedError:
+        return None
+    if limits is not None and limits.limit_tokens is not None:
+        return limits.limit_tokens
+    match = _QUOTA_LIMIT.search(message)
+    return int(match.group(1)) if match else None
 
 
 def error_for_response(

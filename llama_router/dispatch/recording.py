@@ -15,6 +15,7 @@ from llama_router.routing.outcomes import (
     attempt_cost,
     cooldown,
     counts_against_health,
+    learned_token_quota,
     marks_cold,
     may_return,
     response_cost,
@@ -98,6 +99,9 @@ async def record_failure(
         run.failed.add(name)
     if marks_cold(error):
         await rt.store.set_loaded(name, False)
+    quota = learned_token_quota(error)
+    if quota is not None:
+        await rt.store.learn_token_quota(name, quota)
     pause = cooldown(error, rt.health)
     await rt.store.record_failure(
         name,

@@ -17,6 +17,7 @@ from llama_router.routing.filters import (
     P95TtftBelow,
     Supported,
     WithinBudget,
+    WithinTokenQuota,
 )
 from llama_router.routing.policy import (
     Decision,
@@ -89,6 +90,7 @@ __all__ = [
     "Weighted",
     "WeightedRandom",
     "WithinBudget",
+    "WithinTokenQuota",
     "best_availability",
     "cheapest_under",
     "cloud_first",

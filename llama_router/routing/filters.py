@@ -23,6 +23,7 @@ __all__ = [
     "P95TtftBelow",
     "Supported",
     "WithinBudget",
+    "WithinTokenQuota",
 ]
 
 
@@ -107,6 +108,21 @@ class FitsContext(Filter):
         return None
 
 
+class WithinTokenQuota(Filter):
+    """Drops deployments that refused a request as larger than their per-minute token
+    quota, for requests at least that large (prompt estimate plus output cap)."""
+
+    def reject(self, ctx: RoutingContext, candidate: Candidate) -> str | None:
+        quota = candidate.health.token_quota
+        needed = ctx.prompt_tokens + ctx.output_tokens
+        if quota is not None and needed > quota:
+            return (
+                f"~{ctx.prompt_tokens} prompt + {ctx.output_tokens} output tokens exceed its "
+                f"per-minute token quota ({quota}, learned from a 413)"
+            )
+        return None
+
+
 class WithinBudget(Filter):
     """Drops deployments whose estimated cost exceeds what is left of the budget; once the
     budget is spent only free (zero-priced) deployments remain."""
@@ -169,7 +185,7 @@ class P95TtftBelow(Filter):
 
 def default_filters() -> tuple[Filter, ...]:
     """The filters every built-in policy applies."""
-    return (Healthy(), Supported(), FitsContext(), WithinBudget())
+    return (Healthy(), Supported(), FitsContext(), WithinTokenQuota(), WithinBudget())
 
 
 def first_rejection(

@@ -65,6 +65,7 @@ __all__ = [
     "counts_against_health",
     "failover_candidates",
     "failover_scope",
+    "learned_token_quota",
     "marks_cold",
     "may_return",
     "race_winner",
@@ -165,7 +166,10 @@ def counts_against_health(error: BaseException) -> bool:
 
 def cooldown(error: BaseException, config: HealthConfig) -> Cooldown | None:
     """How long ``error`` keeps its deployment out of routing, and why (``None``: no
-    cooldown; the circuit breaker alone decides)."""
+    cooldown; the circuit breaker alone decides). One request over the per-minute token
+    quota cools nothing down: smaller requests still fit (:func:`learned_token_quota`)."""
+    if isinstance(error, RateLimitedError) and error.token_quota is not None:
+        return None
     if isinstance(error, RateLimitedError):
         return Cooldown(*_rate_limit_cooldown(error, config.rate_limit_cooldown))
     if isinstance(error, (AuthenticationError, ModelNotFoundError)):
@@ -191,14 +195,20 @@ def _rate_limit_cooldown(error: RateLimitedError, default: float) -> tuple[float
     return default, "rate limited: no reset time given"
 
 
+def learned_token_quota(error: BaseException) -> int | None:
+    """The per-minute token quota a request exceeded on its own, to remember for the
+    deployment (requests larger than it skip it: ``filters.WithinTokenQuota``)."""
+    return error.token_quota if isinstance(error, RateLimitedError) else None
+
+
 def may_return(error: BaseException, policy: RetryPolicy) -> bool:
     """Whether a deployment that failed with ``error`` may be tried again later in the same
     request, once its cooldown ends before the deadline: only a 429 that was not already
     waited out on the spot (its Retry-After was too long, or retries are off). The request
     path returns to a deployment at most once; any other failure leaves it out for the rest
     of the request."""
-    if not isinstance(error, RateLimitedError):
-        return False
+    if not isinstance(error, RateLimitedError) or error.token_quota is not None:
+        return False  # a request over the quota will not fit after any wait
     return policy.max_retries == 0 or not retry_here(error, policy)
 
 

@@ -81,6 +81,9 @@ class HealthSnapshot:
     probe_in_flight: bool = False
     quota_low: bool = False
     """The last rate-limit headers said the quota is nearly spent (and not yet reset)."""
+    token_quota: int | None = None
+    """The largest request (prompt + output cap, tokens) the provider accepts, learned from a
+    request that exceeded its per-minute token quota; larger requests skip the deployment."""
     loaded: bool | None = None
     """From health probes and cold starts: ``False`` means the first call pays a cold load."""
     last_error: str | None = None
@@ -116,6 +119,7 @@ class HealthRecord:
         "quota_low_until",
         "samples",
         "successes",
+        "token_quota",
         "tps_ewma",
         "ttft_ewma",
     )
@@ -136,6 +140,7 @@ class HealthRecord:
         self.probe_in_flight = False
         self.cooldown_until = 0.0
         self.quota_low_until = 0.0
+        self.token_quota: int | None = None
         self.loaded: bool | None = None
         self.last_error: str | None = None
         self._dirty = True
@@ -249,6 +254,12 @@ class HealthRecord:
                 self.quota_low_until = max(self.quota_low_until, until)
         self._dirty = True
 
+    def learn_token_quota(self, tokens: int) -> None:
+        """The provider refused a request as larger than its per-minute token quota."""
+        if tokens > 0 and tokens != self.token_quota:
+            self.token_quota = tokens
+            self._dirty = True
+
     def set_loaded(self, loaded: bool | None) -> None:
         if loaded != self.loaded:
             self.loaded = loaded
@@ -286,6 +297,7 @@ class HealthRecord:
             available_at=available_at,
             probe_in_flight=self.probe_in_flight,
             quota_low=quota_low,
+            token_quota=self.token_quota,
             loaded=self.loaded,
             last_error=self.last_error,
         )

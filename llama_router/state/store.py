@@ -96,6 +96,11 @@ class StateStore(ABC):
     async def set_loaded(self, name: str, loaded: bool | None) -> None: ...
 
     @abstractmethod
+    async def learn_token_quota(self, name: str, tokens: int) -> None:
+        """``name`` refused a request as larger than its per-minute token quota of
+        ``tokens``; its snapshots carry it as ``token_quota`` from now on."""
+
+    @abstractmethod
     async def try_acquire(
         self, name: str, now: float, limits: Limits, tokens: int
     ) -> Ticket | float:

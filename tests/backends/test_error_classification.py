@@ -261,3 +261,42 @@ async def test_a_quota_error_everywhere_is_raised_as_a_rate_limit(
     with pytest.raises(AllDeploymentsFailedError) as info:
         await make_router([Deployment(provider="groq", model=MODEL)]).chat(MODEL, USER_HI)
     assert [type(e) for e in info.value.errors] == [RateLimitedError]
+
+
+# -- the quota is learned: later large requests skip the deployment ----------------------------
+
+
+def test_the_quota_comes_from_the_limit_header_else_the_message() -> None:
+    body = fixture_text("groq/errors/413_tpm_quota.json")
+    headed = error_for_status(
+        413, body, provider="groq", deployment="g", headers={"x-ratelimit-limit-tokens": "5000"}
+    )
+    assert isinstance(headed, RateLimitedError)
+    assert headed.token_quota == 5000
+    bare = error_for_status(413, body, provider="groq", deployment="g", headers={})
+    assert isinstance(bare, RateLimitedError)
+    assert bare.token_quota == 6000  # "(TPM): Limit 6000" in the message
+    ordinary = error_for_status(429, body, provider="groq", deployment="g", headers={})
+    assert isinstance(ordinary, RateLimitedError)
+    assert ordinary.token_quota is None
+
+
+async def test_after_a_quota_413_large_requests_skip_groq_and_small_ones_still_use_it(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    body = json.loads(fixture_text("groq/errors/413_tpm_quota.json"))
+    groq = mock_http.post(GROQ_CHAT).mock(return_value=httpx.Response(413, json=body))
+    together = mock_http.post(TOGETHER_CHAT).mock(return_value=together_text("from together"))
+    router = make_router(deployments())
+    big = [{"role": "user", "content": "x" * 28_000}]  # ~7,000 tokens: over the 6,000 quota
+    assert (await router.chat(MODEL, big)).text == "from together"
+    assert groq.call_count == 1
+
+    assert (await router.chat(MODEL, big)).text == "from together"
+    assert together.call_count == 2
+    assert groq.call_count == 1  # skipped: the request is larger than the learned quota
+    explained = {row.deployment: row for row in (await router.explain(MODEL, big)).rows}
+    assert "per-minute token quota (6000" in explained["groq/llama-3.1-8b-instant"].reason
+
+    groq.mock(return_value=together_text("from groq"))
+    assert (await router.chat(MODEL, USER_HI)).text == "from groq"  # small: no cooldown

@@ -87,6 +87,7 @@ def make_candidate(
     available_at: float = 0.0,
     probe_in_flight: bool = False,
     quota_low: bool = False,
+    token_quota: int | None = None,
     loaded: bool | None = None,
     last_error: str | None = None,
     unsupported: str | None = None,
@@ -118,6 +119,7 @@ def make_candidate(
             available_at=available_at,
             probe_in_flight=probe_in_flight,
             quota_low=quota_low,
+            token_quota=token_quota,
             loaded=loaded,
             last_error=last_error,
         )

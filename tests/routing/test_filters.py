@@ -14,6 +14,7 @@ from llama_router.routing.filters import (
     P95TtftBelow,
     Supported,
     WithinBudget,
+    WithinTokenQuota,
     default_filters,
     first_rejection,
 )
@@ -245,7 +246,13 @@ def test_composition_nests() -> None:
 
 
 def test_default_filters_and_first_rejection() -> None:
-    assert [type(f) for f in default_filters()] == [Healthy, Supported, FitsContext, WithinBudget]
+    assert [type(f) for f in default_filters()] == [
+        Healthy,
+        Supported,
+        FitsContext,
+        WithinTokenQuota,
+        WithinBudget,
+    ]
     ctx = make_context(
         [
             make_candidate(
@@ -267,3 +274,17 @@ def test_filter_reprs() -> None:
     assert repr(HasTags("eu", "cloud")) == "HasTags('cloud', 'eu')"
     assert repr(P95TtftBelow(0.8)) == "P95TtftBelow(0.8)"
     assert repr(Healthy()) == "Healthy()"
+
+
+def test_within_token_quota_drops_only_requests_larger_than_the_learned_quota() -> None:
+    quota = WithinTokenQuota()
+    small = make_context([make_candidate("g")], prompt_tokens=1000, output_tokens=256)
+    assert quota.reject(small, small.candidates[0]) is None
+    learned = make_candidate("g", token_quota=6000)
+    fits = make_context([learned], prompt_tokens=5000, output_tokens=1000)
+    assert quota.reject(fits, learned) is None  # exactly the quota fits
+    over = make_context([learned], prompt_tokens=5001, output_tokens=1000)
+    assert quota.reject(over, learned) == (
+        "~5001 prompt + 1000 output tokens exceed its per-minute token quota (6000, learned "
+        "from a 413)"
+    )

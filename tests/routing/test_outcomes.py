@@ -40,6 +40,7 @@ from llama_router.routing.outcomes import (
     counts_against_health,
     failover_candidates,
     failover_scope,
+    learned_token_quota,
     marks_cold,
     may_return,
     race_winner,
@@ -327,3 +328,27 @@ def test_options_at_their_edges_are_accepted() -> None:
     Hedging(min_delay=0, max_share=0)
     Hedging(max_share=1)
     Budget(usd=0)
+
+
+# -- a request over the per-minute token quota ------------------------------------------------
+
+
+def quota_error(tokens: int | None) -> RateLimitedError:
+    error = RateLimitedError("too large", provider="groq", deployment="g", status_code=413)
+    error.token_quota = tokens
+    return error
+
+
+def test_a_request_over_the_token_quota_cools_nothing_and_is_remembered() -> None:
+    error = quota_error(6000)
+    assert cooldown(error, CONFIG) is None  # smaller requests still fit right now
+    assert learned_token_quota(error) == 6000
+    assert may_return(error, RetryPolicy(max_retries=0)) is False
+    assert retry_here(error, POLICY) is False
+    assert failover_scope(error) == "any"
+    assert counts_against_health(error) is False
+
+
+def test_an_ordinary_429_teaches_no_quota() -> None:
+    assert learned_token_quota(err(RateLimitedError, retry_after=1.0)) is None
+    assert learned_token_quota(err(ProviderUnavailableError)) is None
