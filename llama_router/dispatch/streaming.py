@@ -171,7 +171,7 @@ async def _relay(
                 uncancel(watch.task)
                 raise ProviderTimeoutError(
                     f"the stream stalled for {idle:g} s (or the deadline passed)",
-                    provider=leg.cand.provider,
+                    provider=rt.backends[leg.cand.name].provider,
                     deployment=leg.cand.name,
                 ) from exc
             finally:

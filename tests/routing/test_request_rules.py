@@ -17,8 +17,10 @@ from llama_router import (
     AuthenticationError,
     ColdStartError,
     FirstTokenTimeoutError,
+    ProviderTimeoutError,
     Router,
     StreamDone,
+    StreamInterruptedError,
     TextDelta,
 )
 from llama_router.routing import (
@@ -471,3 +473,65 @@ async def test_policies_see_whether_the_request_is_a_stream() -> None:
     r = router(a, b, policy=ordered().with_filters(NoStreamsOn("a")))
     assert (await r.chat(MODEL, HI)).deployment == "a"
     assert (await collect(r)).deployment == "b"
+
+
+# -- what a stream reports ------------------------------------------------------------------------
+
+
+async def test_a_stream_reports_its_timings_and_its_route() -> None:
+    a = ScriptedBackend("a", Step(ttft=0.5, tokens=("a", "b", "c"), token_delay=0.25))
+    r = router(a)
+    t0 = now()
+    response = await collect(r)
+    assert response.time_to_first_token_s == pytest.approx(0.5)
+    assert response.latency_s == pytest.approx(1.0)
+    (only,) = response.route
+    assert (only.outcome, only.started_at, only.elapsed_s) == ("ok", pytest.approx(t0), 1.0)
+    health = (await r.store.snapshot(["a"], now()))["a"]
+    assert health.ttft_ewma == pytest.approx(0.5)
+    assert health.tps_ewma == pytest.approx(4.0)  # 3 tokens in the reported 0.75 s
+
+
+async def test_a_stream_failure_after_text_names_the_deployment_and_status() -> None:
+    a = ScriptedBackend("a", Step(ttft=0, error=unavailable, fail_after=2))
+    with pytest.raises(StreamInterruptedError) as info:
+        await collect(router(a))
+    error = info.value
+    assert (error.provider, error.deployment, error.status_code) == ("scripted", "a", 503)
+    assert str(error).startswith("[a] (HTTP 503) the stream failed after text was delivered: ")
+    assert error.partial_text == "Hello,"
+
+
+async def test_a_first_token_timeout_names_the_deployment() -> None:
+    r = router(ScriptedBackend("a", Step(ttft=60.0)), timeouts=Timeouts(first_token=2.0))
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await collect(r)
+    (error,) = info.value.errors
+    assert isinstance(error, FirstTokenTimeoutError)
+    assert (error.provider, error.deployment) == ("scripted", "a")
+    assert "no first token within 2 s" in str(error)
+
+
+async def test_an_idle_stall_names_the_deployment() -> None:
+    a = ScriptedBackend("a", Step(ttft=0, tokens=("a", "b"), token_delay=100.0))
+    with pytest.raises(StreamInterruptedError) as info:
+        await collect(router(a, timeouts=Timeouts(idle=5.0)))
+    cause = info.value.__cause__
+    assert isinstance(cause, ProviderTimeoutError)
+    assert (cause.provider, cause.deployment) == ("scripted", "a")
+    assert "the stream stalled for 5 s" in str(cause)
+
+
+async def test_no_retries_means_one_try_per_deployment() -> None:
+    a = ScriptedBackend("a", Step(ttft=0, error=unavailable))
+    b = ScriptedBackend("b", Step(ttft=0))
+    reply = await router(a, b, retry=RetryPolicy(max_retries=0)).chat(MODEL, HI)
+    assert (a.calls, reply.deployment) == (1, "b")
+
+
+async def test_the_last_error_of_a_deployment_is_its_class_name() -> None:
+    a = ScriptedBackend("a", Step(ttft=0, error=unavailable))
+    b = ScriptedBackend("b", Step(ttft=0))
+    r = router(a, b, retry=RetryPolicy(max_retries=0))
+    await r.chat(MODEL, HI)
+    assert (await r.store.snapshot(["a"], now()))["a"].last_error == "ProviderUnavailableError"
