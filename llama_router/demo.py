@@ -136,7 +136,8 @@ async def run_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     try:
         server = LlamaCppServer(model_path, n_ctx=2048)
         print(
-            f"\nStarting a llama.cpp server (llama-cpp-python) on {server.base_url} ...", file=out
+            f"\nStarting a llama.cpp server (upstream, via xllamacpp) on {server.base_url} ...",
+            file=out,
         )
         await server.__aenter__()
         deployments.insert(

@@ -85,6 +85,8 @@ class EmbeddedOptions(ProviderOptions):
     """The context window to run the model with (default 2048)."""
     n_threads: int | None = Field(default=None, gt=0)
     """CPU threads for generation (default: llama.cpp's choice)."""
+    n_parallel: int | None = Field(default=None, gt=0)
+    """Requests generated at once (llama.cpp slots, each with the whole window; default 2)."""
 
     @property
     def context_window(self) -> int | None:

@@ -1,5 +1,6 @@
-"""Start and stop a real llama.cpp-based server on 127.0.0.1 (llama-cpp-python's
-``python -m llama_cpp.server``), for tests and ``llama-router demo``."""
+"""Start and stop a real llama.cpp server on 127.0.0.1 (upstream llama.cpp's own C++ server,
+from the prebuilt ``xllamacpp`` wheel, in a child process), for tests and
+``llama-router demo``."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def free_port() -> int:
 
 
 class LlamaCppServer:
-    """``python -m llama_cpp.server`` serving ``model_path`` on a free loopback port.
+    """Upstream llama.cpp's server serving ``model_path`` on a free loopback port, with
+    ``n_parallel`` slots sharing ``n_ctx`` (each slot's window is ``n_ctx / n_parallel``).
 
     Use as ``async with LlamaCppServer(path) as server: server.base_url``. :meth:`kill`
     stops it abruptly (to test failover), :meth:`stop` politely.
@@ -42,12 +44,14 @@ class LlamaCppServer:
         n_ctx: int = 2048,
         port: int | None = None,
         n_threads: int | None = None,
+        n_parallel: int = 1,
         startup_timeout: float = 120.0,
     ) -> None:
         self.model_path = Path(model_path)
         self.n_ctx = n_ctx
         self.port = port or free_port()
         self.n_threads = n_threads
+        self.n_parallel = n_parallel
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -59,28 +63,27 @@ class LlamaCppServer:
         cmd = [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "llama_router.testing.llama_server",
             "--model",
             str(self.model_path),
-            "--host",
-            "127.0.0.1",
             "--port",
             str(self.port),
-            "--n_ctx",
+            "--n-ctx",
             str(self.n_ctx),
+            "--parallel",
+            str(self.n_parallel),
         ]
         if self.n_threads:
-            cmd += ["--n_threads", str(self.n_threads)]
+            cmd += ["--threads", str(self.n_threads)]
         return cmd
 
     def start(self) -> None:
         """Start the process (returns at once; see :meth:`wait_ready`)."""
         try:
-            import llama_cpp.server  # noqa: F401
+            import xllamacpp  # noqa: F401
         except ImportError as exc:
             raise MissingDependencyError(
-                "the llama.cpp server needs llama-cpp-python[server]: "
-                'pip install "llama-router[local]"'
+                'the llama.cpp server needs xllamacpp: pip install "llama-router[local]"'
             ) from exc
         self.process = subprocess.Popen(
             self.command(),
@@ -91,7 +94,7 @@ class LlamaCppServer:
         )
 
     async def wait_ready(self) -> None:
-        """Wait until ``/v1/models`` answers (the model is loaded)."""
+        """Wait until ``/health`` answers 200 (it says 503 while the model loads)."""
         deadline = time.monotonic() + self.startup_timeout
         async with httpx.AsyncClient(timeout=2.0) as client:
             while time.monotonic() < deadline:
@@ -101,7 +104,7 @@ class LlamaCppServer:
                         provider="llamacpp",
                     )
                 with contextlib.suppress(httpx.HTTPError):
-                    response = await client.get(f"{self.base_url}/v1/models")
+                    response = await client.get(f"{self.base_url}/health")
                     if response.status_code == 200:
                         return
                 await asyncio.sleep(0.1)

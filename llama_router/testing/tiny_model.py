@@ -43,7 +43,7 @@ class TinyModelSpec:
     n_heads: int = 4
     n_kv_heads: int = 2
     n_ff: int = 128
-    n_ctx: int = 2048
+    n_ctx: int = 8192
     """The training context written to the file (servers may use less)."""
     seed: int = 0
 

@@ -1,5 +1,5 @@
-"""Integration tests against real local engines: the tiny GGUF model served by
-llama-cpp-python's server, and run in-process by the embedded backend.
+"""Integration tests against real local engines: the tiny GGUF model served by upstream
+llama.cpp's server, and run in-process by the embedded backend (both from xllamacpp).
 
 They need the ``local`` extra. Outside CI they are skipped when it is missing; in CI
 (``CI`` set) a missing extra is an error, so they can never be silently skipped there.
@@ -14,23 +14,23 @@ from pathlib import Path
 import pytest
 
 try:
-    import llama_cpp  # noqa: F401
+    import xllamacpp  # noqa: F401
 
-    HAVE_LLAMA_CPP = True
+    HAVE_LOCAL = True
 except ImportError:  # pragma: no cover - depends on the install
-    HAVE_LLAMA_CPP = False
+    HAVE_LOCAL = False
 
-if not HAVE_LLAMA_CPP and os.environ.get("CI"):
+if not HAVE_LOCAL and os.environ.get("CI"):
     raise RuntimeError("CI must run the integration tests: install the 'local' extra")
 
-pytestmark = pytest.mark.skipif(not HAVE_LLAMA_CPP, reason="needs the 'local' extra")
+pytestmark = pytest.mark.skipif(not HAVE_LOCAL, reason="needs the 'local' extra")
 
 N_CTX = 1024
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not HAVE_LLAMA_CPP:
+    if not HAVE_LOCAL:
         pytest.skip("needs the 'local' extra")
     from llama_router.testing import write_tiny_llama
 

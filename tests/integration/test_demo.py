@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import HAVE_LLAMA_CPP
+from .conftest import HAVE_LOCAL
 
-pytestmark = pytest.mark.skipif(not HAVE_LLAMA_CPP, reason="needs the 'local' extra")
+pytestmark = pytest.mark.skipif(not HAVE_LOCAL, reason="needs the 'local' extra")
 
 
 def test_demo_routes_fails_over_and_says_the_model_is_noise(tmp_path: Path) -> None:
