@@ -356,7 +356,9 @@ def resolve_deployment(
         api_key=api_key,
         context_window=deployment.context_window
         or options.context_window  # Ollama and embedded run with num_ctx, whatever the model's
-        or (entry.context_window if entry else None),
+        # A local server runs with the window it was launched with, not the model's maximum:
+        # unknown until set here or learned (llama.cpp /props, Ollama /api/ps, n_ctx errors).
+        or (entry.context_window if entry and not is_local else None),
         price=price,
         tags=tags,
         timeout=deployment.timeout,

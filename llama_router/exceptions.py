@@ -196,7 +196,12 @@ class InvalidRequestError(ProviderError):
 
 
 class ContextLengthExceededError(InvalidRequestError):
-    """Prompt plus ``max_tokens`` do not fit the model's context window."""
+    """Prompt plus ``max_tokens`` do not fit the model's context window.
+
+    ``context_window`` is the window the server reported (llama.cpp's ``n_ctx``), when it
+    did: the router learns it for the deployment."""
+
+    context_window: int | None = None
 
 
 class StreamInterruptedError(ProviderError):

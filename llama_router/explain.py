@@ -25,6 +25,8 @@ class ExplanationRow:
     ttft_p95_s: float | None
     success_rate: float | None
     circuit: str
+    context_window: int | None = None
+    """Tokens per request: set on the deployment, else as the server reported it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ class Explanation:
                 "p95 TTFT",
                 "success",
                 "circuit",
+                "window",
                 "why",
             ),
         ]
@@ -73,6 +76,7 @@ class Explanation:
                     _secs(r.ttft_p95_s),
                     "-" if r.success_rate is None else f"{r.success_rate:.0%}",
                     r.circuit,
+                    "-" if r.context_window is None else str(r.context_window),
                     r.reason,
                 )
             )
@@ -80,7 +84,7 @@ class Explanation:
 
 
 def _row(*cells: str) -> str:
-    widths = (28, 12, 11, 10, 9, 8, 10)
+    widths = (28, 12, 11, 10, 9, 8, 10, 7)
     parts = [c.ljust(w) for c, w in zip(cells, widths, strict=False)]
     return "  ".join([*parts, *cells[len(widths) :]]).rstrip()
 
@@ -134,4 +138,5 @@ def _make(c: Candidate, status: str, reason: str) -> ExplanationRow:
         ttft_p95_s=c.health.ttft_p95,
         success_rate=c.health.success_rate,
         circuit=c.health.circuit,
+        context_window=c.context_window,
     )

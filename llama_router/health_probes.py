@@ -15,7 +15,17 @@ from collections.abc import Callable, Sequence
 from llama_router.backends.base import Backend
 from llama_router.state.store import StateStore
 
-__all__ = ["HealthProber"]
+__all__ = ["HealthProber", "discover_windows"]
+
+
+async def discover_windows(backends: Sequence[Backend], store: StateStore) -> None:
+    """Ask each backend's health check once for the window its server runs with (llama.cpp
+    ``/props``, Ollama ``/api/ps``) and remember it. Nothing else is recorded: a failed check
+    here says nothing about health."""
+    reports = await asyncio.gather(*(b.health() for b in backends), return_exceptions=True)
+    for backend, report in zip(backends, reports, strict=True):
+        if not isinstance(report, BaseException) and report.context_window is not None:
+            await store.learn_context_window(backend.target.name, report.context_window)
 
 
 class HealthProber:
@@ -52,6 +62,8 @@ class HealthProber:
                 )
             else:
                 await self.store.set_loaded(name, report.loaded)
+                if report.context_window is not None:
+                    await self.store.learn_context_window(name, report.context_window)
 
     def start(self) -> None:
         """Start probing in the background (needs a running event loop)."""

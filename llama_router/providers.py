@@ -76,6 +76,10 @@ class OllamaOptions(ProviderOptions):
         return self.num_ctx
 
 
+EMBEDDED_DEFAULT_CONTEXT = 2048
+"""The embedded engine's window when ``num_ctx`` is not set."""
+
+
 class EmbeddedOptions(ProviderOptions):
     """The in-process engine's settings."""
 
@@ -90,7 +94,7 @@ class EmbeddedOptions(ProviderOptions):
 
     @property
     def context_window(self) -> int | None:
-        return self.num_ctx
+        return self.num_ctx or EMBEDDED_DEFAULT_CONTEXT
 
 
 class ReplicateOptions(ProviderOptions):

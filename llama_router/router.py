@@ -7,6 +7,7 @@ The router validates each request once, then hands it to the :class:`Dispatcher`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from llama_router.exceptions import (
     UnknownModelError,
 )
 from llama_router.explain import Explanation, explain_decision
-from llama_router.health_probes import HealthProber
+from llama_router.health_probes import HealthProber, discover_windows
 from llama_router.messages import ChatRequest, GenerationSettings, Message
 from llama_router.responses import ChatResponse
 from llama_router.routing.options import Budget, Hedging, RetryPolicy, Timeouts
@@ -143,6 +144,12 @@ class Router:
             if probe_interval is not None and local
             else None
         )
+        # Local servers whose window is not set: ask them once, at the first request, what
+        # they run with (overflow errors teach it too).
+        self._unwindowed = tuple(
+            b for b in backends if b.target.is_local and b.target.context_window is None
+        )
+        self._discovery: asyncio.Task[None] | None = None
         self._closed = False
 
     @classmethod
@@ -176,6 +183,8 @@ class Router:
             raise ConfigurationError("this Router is closed; create a new one")
         if self._prober is not None:
             self._prober.start()
+        if self._unwindowed and self._discovery is None:
+            self._discover()
         name = model if model in self._models else self._canonical(model)
         try:
             return ChatRequest(
@@ -250,6 +259,13 @@ class Router:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    def _discover(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop yet: the next request starts it
+            return
+        self._discovery = loop.create_task(discover_windows(self._unwindowed, self.store))
+
     async def aclose(self) -> None:
         """Stop the health probes, close every backend and the shared connection pool."""
         if self._closed:
@@ -257,6 +273,10 @@ class Router:
         self._closed = True
         if self._prober is not None:
             await self._prober.aclose()
+        if self._discovery is not None and not self._discovery.done():
+            self._discovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._discovery
         for backend in self._backends:
             await backend.aclose()
         await self._pool.aclose()

@@ -26,7 +26,15 @@ async def test_consecutive_streams_share_one_connection(provider: str, transport
         emu.behave(provider, Behaviour(tokens=("a", "b", "c")))  # type: ignore[arg-type]
         model = "llama-3-8b" if provider == "replicate" else "llama-3.1-8b"
         router = Router(
-            [Deployment(provider=provider, model=model, base_url=emu.url(provider))],  # type: ignore[arg-type]
+            # A set window: no one-time /props or /api/ps discovery on a second connection.
+            [
+                Deployment(
+                    provider=provider,  # type: ignore[arg-type]
+                    model=model,
+                    base_url=emu.url(provider),
+                    context_window=8192,
+                )
+            ],
             env=KEYS,
             transport=transport,  # type: ignore[arg-type]
         )

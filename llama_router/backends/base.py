@@ -104,6 +104,9 @@ class HealthReport:
     detail: str
     model_available: bool | None = None
     loaded: bool | None = None
+    context_window: int | None = None
+    """The window the server runs with, per request (llama.cpp ``/props``, Ollama
+    ``/api/ps`` ``context_length``), when it says."""
 
 
 _ALL_CAPABILITIES = Capabilities()
@@ -304,6 +307,8 @@ class ErrorFields:
     code: str | None = None
     status: int | None = None
     """``status_code``, or an integer ``code``: in-stream errors carry no HTTP status."""
+    n_ctx: int | None = None
+    """The context window a llama.cpp overflow error reports."""
 
 
 def error_fields(body: object) -> ErrorFields:
@@ -327,11 +332,13 @@ def error_fields(body: object) -> ErrorFields:
     if not isinstance(err, Mapping):
         return ErrorFields(str(err)[:500])
     message = err.get("message") or err.get("detail") or err.get("title")
+    n_ctx = err.get("n_ctx")
     return ErrorFields(
         str(message)[:500] if message is not None else json.dumps(err)[:500],
         _text(err.get("type")),
         _text(err.get("code")),
         _status(err),
+        n_ctx if type(n_ctx) is int and n_ctx > 0 else None,
     )
 
 
@@ -417,6 +424,8 @@ def error_for_status(
     )
     if quota is not None and isinstance(error, RateLimitedError):
         error.token_quota = quota
+    if fields.n_ctx is not None and isinstance(error, ContextLengthExceededError):
+        error.context_window = fields.n_ctx
     return error
 
 

@@ -41,13 +41,12 @@ from llama_router.backends.openai_wire import OpenAIStreamParser, build_chat_bod
 from llama_router.deployments import Target
 from llama_router.exceptions import ProviderError, ProviderUnavailableError
 from llama_router.messages import ChatRequest
-from llama_router.providers import EmbeddedOptions
+from llama_router.providers import EMBEDDED_DEFAULT_CONTEXT, EmbeddedOptions
 from llama_router.transport import HttpPool
 
 __all__ = ["EmbeddedBackend"]
 
 _END = object()
-DEFAULT_CONTEXT = 2048
 DEFAULT_SLOTS = 2
 
 
@@ -70,7 +69,7 @@ class EmbeddedBackend(Backend):
         self._xllamacpp = require_sdk("xllamacpp", "embedded", extra="local")
         options = target.options_as(EmbeddedOptions)
         self.model_path = Path(options.model_path)
-        self.n_ctx = options.num_ctx or DEFAULT_CONTEXT
+        self.n_ctx = options.context_window or EMBEDDED_DEFAULT_CONTEXT
         """Each slot's context window, in tokens."""
         self.n_parallel = options.n_parallel or DEFAULT_SLOTS
         self.n_threads = options.n_threads

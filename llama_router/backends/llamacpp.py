@@ -24,6 +24,19 @@ class LlamaCppBackend(OpenAICompatibleBackend):
     chat_path = "/v1/chat/completions"
     models_path = "/v1/models"
 
+    async def _window(self) -> int | None:
+        """Each slot's context window from ``GET /props`` (``default_generation_settings.
+        n_ctx``), or ``None`` when the server does not say (llama-cpp-python has no /props)."""
+        try:
+            response = await self._client.get(
+                self._base + "/props", headers=self._headers, timeout=self._timeout
+            )
+            settings = response.json().get("default_generation_settings", {})
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+        return n_ctx if type(n_ctx) is int and n_ctx > 0 else None
+
     async def health(self) -> HealthReport:
         try:
             response = await self._client.get(
@@ -32,7 +45,10 @@ class LlamaCppBackend(OpenAICompatibleBackend):
         except httpx.HTTPError as exc:
             return HealthReport(ok=False, detail=f"unreachable: {type(exc).__name__}")
         if response.status_code == 200:
-            return HealthReport(ok=True, detail="GET /health: ok", loaded=True)
+            window = await self._window()
+            return HealthReport(
+                ok=True, detail="GET /health: ok", loaded=True, context_window=window
+            )
         if response.status_code == 503:
             message, _, _ = error_info(response.content)
             return HealthReport(ok=False, detail=f"loading: {message}", loaded=False)

@@ -296,7 +296,9 @@ class OllamaBackend(Backend):
             return HealthReport(ok=False, detail=f"{type(exc).__name__}: {exc.message}")
         wanted = _names(model_id)
         pulled = any(_names(m.model or "") & wanted for m in tags.models)
-        loaded = any(_names(m.model or "") & wanted for m in running.models)
+        mine = [m for m in running.models if _names(m.model or "") & wanted]
+        loaded = bool(mine)
+        window = mine[0].context_length if mine else None  # what it was loaded with
         if not pulled:
             return HealthReport(
                 ok=False,
@@ -305,7 +307,13 @@ class OllamaBackend(Backend):
                 loaded=False,
             )
         detail = "loaded" if loaded else "pulled, not loaded (first call pays a cold load)"
-        return HealthReport(ok=True, detail=detail, model_available=True, loaded=loaded)
+        return HealthReport(
+            ok=True,
+            detail=detail,
+            model_available=True,
+            loaded=loaded,
+            context_window=window if isinstance(window, int) and window > 0 else None,
+        )
 
 
 def _names(model: str) -> set[str]:

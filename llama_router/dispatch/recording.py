@@ -15,6 +15,7 @@ from llama_router.routing.outcomes import (
     attempt_cost,
     cooldown,
     counts_against_health,
+    learned_context_window,
     learned_token_quota,
     marks_cold,
     may_return,
@@ -99,6 +100,9 @@ async def record_failure(
         run.failed.add(name)
     if marks_cold(error):
         await rt.store.set_loaded(name, False)
+    window = learned_context_window(error)
+    if window is not None:
+        await rt.store.learn_context_window(name, window)
     quota = learned_token_quota(error)
     if quota is not None:
         await rt.store.learn_token_quota(name, quota)

@@ -23,7 +23,7 @@ from llama_router.routing.context import (
     estimate_latency,
     estimate_prompt_tokens,
 )
-from llama_router.routing.outcomes import soonest_return
+from llama_router.routing.outcomes import may_be_larger, soonest_return
 from llama_router.routing.policy import Decision
 from llama_router.state import HealthSnapshot
 
@@ -91,7 +91,7 @@ async def context(
                 provider=t.provider,
                 model_id=t.model_id,
                 tags=t.tags,
-                context_window=t.context_window,
+                context_window=t.context_window or snap.context_window,
                 price=t.price,
                 capabilities=backend.capabilities,
                 limits=rt.limits[t.name],
@@ -160,7 +160,7 @@ async def returning(rt: Runtime, cache: CandidateCache, run: RequestRun) -> Sequ
 def _may_try(candidate: Candidate, run: RequestRun) -> bool:
     if candidate.name in run.failed or candidate.name in run.returned:
         return False
-    return run.min_window is None or (candidate.context_window or 0) > run.min_window
+    return run.min_window is None or may_be_larger(candidate.context_window, run.min_window)
 
 
 def _cooling(candidates: Sequence[Candidate], run: RequestRun) -> list[tuple[str, float]]:

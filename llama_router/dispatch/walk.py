@@ -18,7 +18,7 @@ from llama_router.exceptions import (
 )
 from llama_router.messages import ChatRequest
 from llama_router.routing.context import Candidate
-from llama_router.routing.outcomes import failover_candidates, failover_scope
+from llama_router.routing.outcomes import failover_candidates, failover_scope, overflow_limit
 
 __all__ = ["walk"]
 
@@ -73,7 +73,9 @@ async def walk(
             if scope == "none":
                 raise
             if scope == "larger_window":
-                run.min_window = max(run.min_window or 0, cand.context_window or 0)
+                limit = overflow_limit(exc, cand.context_window)
+                if limit is not None:
+                    run.min_window = max(run.min_window or 0, limit)
             rest = failover_candidates(exc, cand, queue) or ()
             queue = [c for c in rest if c.name not in run.tried]
     raise _exhausted(rt, run)

@@ -65,7 +65,10 @@ __all__ = [
     "counts_against_health",
     "failover_candidates",
     "failover_scope",
+    "learned_context_window",
     "learned_token_quota",
+    "may_be_larger",
+    "overflow_limit",
     "marks_cold",
     "may_return",
     "race_winner",
@@ -151,9 +154,10 @@ def failover_candidates(
     if scope == "none":
         return None
     if scope == "larger_window":
-        window = failed.context_window or 0
-        larger = tuple(c for c in remaining if (c.context_window or 0) > window)
-        return larger or None
+        limit = overflow_limit(error, failed.context_window)
+        fit = [c for c in remaining if may_be_larger(c.context_window, limit)]
+        fit.sort(key=lambda c: c.context_window is None)  # known larger windows first
+        return tuple(fit) or None
     return tuple(remaining)
 
 
@@ -193,6 +197,29 @@ def _rate_limit_cooldown(error: RateLimitedError, default: float) -> tuple[float
         if resets:
             return min(resets), "rate limited: nearest quota reset"
     return default, "rate limited: no reset time given"
+
+
+def learned_context_window(error: BaseException) -> int | None:
+    """The context window a server reported in an overflow error (llama.cpp's ``n_ctx``), to
+    remember for the deployment."""
+    return error.context_window if isinstance(error, ContextLengthExceededError) else None
+
+
+def overflow_limit(error: BaseException, failed_window: int | None) -> int | None:
+    """The window a request overflowed: the one the server reported, else the deployment's
+    known one; ``None`` when neither is known."""
+    return learned_context_window(error) or failed_window
+
+
+def may_be_larger(window: int | None, limit: int | None) -> bool:
+    """Whether a deployment with ``window`` may take a request that overflowed ``limit``.
+
+    With the limit known: a larger known window, or an unknown one (a server that has not
+    said may be larger). With the limit unknown: any known window (the policy's
+    ``FitsContext`` filter already dropped those too small for the request's estimate)."""
+    if limit is None:
+        return window is not None
+    return window is None or window > limit
 
 
 def learned_token_quota(error: BaseException) -> int | None:

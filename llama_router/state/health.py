@@ -84,6 +84,9 @@ class HealthSnapshot:
     token_quota: int | None = None
     """The largest request (prompt + output cap, tokens) the provider accepts, learned from a
     request that exceeded its per-minute token quota; larger requests skip the deployment."""
+    context_window: int | None = None
+    """The window the server runs with, learned from its own reports (llama.cpp ``/props``
+    and overflow errors, Ollama ``/api/ps``); a deployment's explicit window wins."""
     loaded: bool | None = None
     """From health probes and cold starts: ``False`` means the first call pays a cold load."""
     last_error: str | None = None
@@ -109,6 +112,7 @@ class HealthRecord:
         "circuit",
         "config",
         "consecutive_failures",
+        "context_window",
         "cooldown_until",
         "failures",
         "last_error",
@@ -141,6 +145,7 @@ class HealthRecord:
         self.cooldown_until = 0.0
         self.quota_low_until = 0.0
         self.token_quota: int | None = None
+        self.context_window: int | None = None
         self.loaded: bool | None = None
         self.last_error: str | None = None
         self._dirty = True
@@ -260,6 +265,12 @@ class HealthRecord:
             self.token_quota = tokens
             self._dirty = True
 
+    def learn_context_window(self, tokens: int) -> None:
+        """The server reported the window it runs with."""
+        if tokens > 0 and tokens != self.context_window:
+            self.context_window = tokens
+            self._dirty = True
+
     def set_loaded(self, loaded: bool | None) -> None:
         if loaded != self.loaded:
             self.loaded = loaded
@@ -298,6 +309,7 @@ class HealthRecord:
             probe_in_flight=self.probe_in_flight,
             quota_low=quota_low,
             token_quota=self.token_quota,
+            context_window=self.context_window,
             loaded=self.loaded,
             last_error=self.last_error,
         )

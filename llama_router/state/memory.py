@@ -87,6 +87,9 @@ class InMemoryStore(StateStore):
     async def set_loaded(self, name: str, loaded: bool | None) -> None:
         self.record(name).set_loaded(loaded)
 
+    async def learn_context_window(self, name: str, tokens: int) -> None:
+        self.record(name).learn_context_window(tokens)
+
     async def learn_token_quota(self, name: str, tokens: int) -> None:
         self.record(name).learn_token_quota(tokens)
 

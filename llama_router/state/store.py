@@ -96,6 +96,11 @@ class StateStore(ABC):
     async def set_loaded(self, name: str, loaded: bool | None) -> None: ...
 
     @abstractmethod
+    async def learn_context_window(self, name: str, tokens: int) -> None:
+        """``name`` reported the context window it runs with (per request); its snapshots
+        carry it as ``context_window`` from now on."""
+
+    @abstractmethod
     async def learn_token_quota(self, name: str, tokens: int) -> None:
         """``name`` refused a request as larger than its per-minute token quota of
         ``tokens``; its snapshots carry it as ``token_quota`` from now on."""

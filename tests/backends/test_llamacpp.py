@@ -470,11 +470,17 @@ class TestHealth:
         models = mock_http.get(f"{BASE}/v1/models").mock(
             return_value=httpx.Response(200, json=payload("models.json"))
         )
+        # upstream's /props: the per-slot window is default_generation_settings.n_ctx
+        mock_http.get(f"{BASE}/props").mock(
+            return_value=httpx.Response(
+                200, json={"default_generation_settings": {"n_ctx": 4096}, "total_slots": 2}
+            )
+        )
         router = make_router([llamacpp_deployment()])
 
         report = (await router.health())[NAME]
 
-        assert (report.ok, report.loaded) == (True, True)
+        assert (report.ok, report.loaded, report.context_window) == (True, True, 4096)
         assert health.call_count == 1
         assert not models.called
 

@@ -40,8 +40,10 @@ from llama_router.routing.outcomes import (
     counts_against_health,
     failover_candidates,
     failover_scope,
+    learned_context_window,
     learned_token_quota,
     marks_cold,
+    may_be_larger,
     may_return,
     race_winner,
     response_cost,
@@ -168,8 +170,38 @@ SMALL, BIG, HUGE, UNKNOWN = Cand("s", 8_000), Cand("b", 32_000), Cand("h", 128_0
 
 
 def test_a_context_overflow_fails_over_only_to_larger_windows_in_order() -> None:
-    rest = failover_candidates(err(ContextLengthExceededError), BIG, [SMALL, HUGE, UNKNOWN])
-    assert rest == (HUGE,)
+    # the known larger window first, then the unknown one (it may be larger)
+    rest = failover_candidates(err(ContextLengthExceededError), BIG, [UNKNOWN, SMALL, HUGE])
+    assert rest == (HUGE, UNKNOWN)
+
+
+def test_the_window_a_server_reports_in_its_error_is_the_limit() -> None:
+    overflow = err(ContextLengthExceededError)
+    assert isinstance(overflow, ContextLengthExceededError)
+    overflow.context_window = 10_000  # llama.cpp's n_ctx
+    assert failover_candidates(overflow, UNKNOWN, [SMALL, BIG]) == (BIG,)
+    assert learned_context_window(overflow) == 10_000
+    assert learned_context_window(err(InvalidRequestError)) is None
+
+
+def test_with_nothing_known_an_overflow_goes_only_to_known_windows() -> None:
+    rest = failover_candidates(err(ContextLengthExceededError), UNKNOWN, [UNKNOWN, SMALL, BIG])
+    assert rest == (SMALL, BIG)
+
+
+@pytest.mark.parametrize(
+    ("window", "limit", "expected"),
+    [
+        (4096, 2048, True),
+        (2048, 2048, False),
+        (1024, 2048, False),
+        (None, 2048, True),
+        (4096, None, True),
+        (None, None, False),
+    ],
+)
+def test_may_be_larger(window: int | None, limit: int | None, expected: bool) -> None:
+    assert may_be_larger(window, limit) is expected
 
 
 def test_a_context_overflow_with_nothing_larger_reaches_the_caller() -> None:
