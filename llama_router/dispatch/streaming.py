@@ -216,7 +216,9 @@ async def _finish(
     backend = rt.backends[name]
     hedged = run.hedged and name != ranked[0].name
     run.route.append(
-        attempt_record(backend, None, end - leg.start, hedged, result.usage, leg.start)
+        attempt_record(
+            backend, None, end - leg.start, hedged, result.usage, leg.start, result.provenance
+        )
     )
     if sent.continuations:
         result = dataclasses.replace(result, text="".join(sent.parts))
