@@ -220,8 +220,15 @@ class StreamInterruptedError(ProviderError):
         deployment: str | None = None,
         status_code: int | None = None,
         partial_text: str = "",
+        provenance: Provenance | None = None,
     ) -> None:
-        super().__init__(message, provider=provider, deployment=deployment, status_code=status_code)
+        super().__init__(
+            message,
+            provider=provider,
+            deployment=deployment,
+            status_code=status_code,
+            provenance=provenance,
+        )
         self.partial_text = partial_text
 
 

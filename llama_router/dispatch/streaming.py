@@ -203,6 +203,7 @@ async def _resume_on(
         deployment=error.deployment,
         status_code=error.status_code,
         partial_text=text,
+        provenance=error.provenance,
     ) from error
 
 

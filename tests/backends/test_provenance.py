@@ -20,10 +20,12 @@ import respx
 from llama_router import (
     AllDeploymentsFailedError,
     Deployment,
+    InvalidRequestError,
     Provenance,
     ProviderUnavailableError,
     RateLimitedError,
     Router,
+    StreamInterruptedError,
 )
 from llama_router.routing.policy import ordered
 from tests.conftest import (
@@ -181,10 +183,26 @@ async def test_error_event_in_a_stream_is_named_by_the_replys_headers(
         )
     )
     router = make_router([Deployment(provider="groq", model=MODEL)])
-    with pytest.raises(AllDeploymentsFailedError) as info:
+    with pytest.raises(InvalidRequestError) as info:
         async with router.stream(MODEL, USER_HI) as stream:
             await stream.get_response()
+    assert info.value.provenance == Provenance(request_id="req_stream")
     assert info.value.route[0].request_id == "req_stream"
+
+
+async def test_stream_broken_after_text_names_the_reply(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.post(GROQ_CHAT).mock(
+        return_value=_sse(fixture_text("groq/stream_error_midway.sse"), {"x-request-id": "req_mid"})
+    )
+    router = make_router([Deployment(provider="groq", model=MODEL)])
+    with pytest.raises(StreamInterruptedError) as info:
+        async with router.stream(MODEL, USER_HI) as stream:
+            await stream.get_response()
+    assert info.value.provenance is not None
+    assert info.value.provenance.request_id == "req_mid"
+    assert info.value.route[0].request_id == "req_mid"
 
 
 async def test_llamacpp_stream_build_from_system_fingerprint(
