@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         Tool,
         ToolCall,
     )
+    from llama_router.provenance import Provenance
     from llama_router.providers import (
         EmbeddedOptions,
         OllamaOptions,
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
         register_provider,
         unregister_provider,
     )
-    from llama_router.provenance import Provenance
     from llama_router.ratelimits import RateLimitInfo
     from llama_router.responses import (
         Attempt,
