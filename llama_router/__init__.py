@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         Tool,
         ToolCall,
     )
+    from llama_router.provenance import Provenance
     from llama_router.providers import (
         EmbeddedOptions,
         OllamaOptions,
@@ -139,6 +140,7 @@ _EXPORTS: dict[str, str] = {
     "PROVIDERS": "llama_router.deployments",
     "Policy": "llama_router.routing.policy",
     "Price": "llama_router.catalog",
+    "Provenance": "llama_router.provenance",
     "ProviderError": "llama_router.exceptions",
     "ProviderName": "llama_router.deployments",
     "ProviderOptions": "llama_router.providers",
@@ -236,6 +238,7 @@ __all__ = [
     "NoDeploymentAvailableError",
     "Policy",
     "Price",
+    "Provenance",
     "ProviderError",
     "ProviderName",
     "ProviderTimeoutError",

@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from llama_router.provenance import Provenance
     from llama_router.ratelimits import RateLimitInfo
     from llama_router.responses import Attempt
 
@@ -116,6 +117,8 @@ class ProviderError(LlamaRouterError):
         status_code: the HTTP status, or ``None`` for network errors and in-stream errors.
         retry_after: seconds the provider asked us to wait, when it said so.
         rate_limits: the rate-limit headers of the failing response, parsed.
+        provenance: the provider's request id (and region, build) of the failing reply,
+            from its headers, when it sent them: what to quote to the provider's support.
     """
 
     #: Whether retrying the same deployment may succeed.
@@ -130,6 +133,7 @@ class ProviderError(LlamaRouterError):
         status_code: int | None = None,
         retry_after: float | None = None,
         rate_limits: RateLimitInfo | None = None,
+        provenance: Provenance | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -138,6 +142,7 @@ class ProviderError(LlamaRouterError):
         self.status_code = status_code
         self.retry_after = retry_after
         self.rate_limits = rate_limits
+        self.provenance = provenance
 
     def __str__(self) -> str:
         where = self.deployment if self.deployment is not None else self.provider
@@ -220,8 +225,15 @@ class StreamInterruptedError(ProviderError):
         deployment: str | None = None,
         status_code: int | None = None,
         partial_text: str = "",
+        provenance: Provenance | None = None,
     ) -> None:
-        super().__init__(message, provider=provider, deployment=deployment, status_code=status_code)
+        super().__init__(
+            message,
+            provider=provider,
+            deployment=deployment,
+            status_code=status_code,
+            provenance=provenance,
+        )
         self.partial_text = partial_text
 
 

@@ -5,6 +5,16 @@ durations (``2m59.56s``, ``7.66s``, ``940ms``); its ``*-requests`` figures are p
 ``*-tokens`` per *minute*. Together sends ``x-ratelimit-{limit,remaining,reset}`` (requests per
 second) and ``x-tokenlimit-{limit,remaining}`` (tokens per second). ``retry-after`` is seconds
 or an HTTP date; the Stainless SDKs also honour ``retry-after-ms``.
+
+Unprefixed ``ratelimit-{limit,remaining,reset}`` headers (Replicate; IETF
+draft-ietf-httpapi-ratelimit-headers, whose reset is delta-seconds) and the draft's later
+structured ``RateLimit: "default";r=50;t=30`` with ``RateLimit-Policy: "default";q=100;w=60``
+are request limits; they are read when no ``x-ratelimit-*`` request figures were sent. A
+reset above one billion is taken as a Unix time (some servers send one) and made relative.
+
+A ``retry-after`` on a *successful* reply (Together sends one as an advisory hint) is kept in
+``retry_after`` like any other; what it does is decided by the health record
+(:meth:`~llama_router.state.health.HealthRecord.observe_rate_limits`).
 """
 
 from __future__ import annotations
@@ -103,7 +113,7 @@ def _int(value: str | None) -> int | None:
     return int(number) if math.isfinite(number) and number >= 0 else None
 
 
-_PREFIXES = (b"x-ratelimit", b"x-tokenlimit", b"retry-after")
+_PREFIXES = (b"x-ratelimit", b"x-tokenlimit", b"retry-after", b"ratelimit")
 
 
 def _relevant(headers: Mapping[str, str]) -> Mapping[str, str]:
@@ -136,6 +146,8 @@ def parse_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
         limit_requests = _int(get("x-ratelimit-limit"))
         remaining_requests = _int(get("x-ratelimit-remaining"))
         reset_requests = parse_duration(get("x-ratelimit-reset"))
+    if limit_requests is None and remaining_requests is None:
+        limit_requests, remaining_requests, reset_requests = _ietf(relevant)
     limit_tokens = _int(get("x-ratelimit-limit-tokens"))
     remaining_tokens = _int(get("x-ratelimit-remaining-tokens"))
     reset_tokens = parse_duration(get("x-ratelimit-reset-tokens"))
@@ -151,3 +163,41 @@ def parse_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
         reset_tokens=reset_tokens,
         retry_after=parse_retry_after(relevant),
     )
+
+
+_EPOCH = 1e9  # a "reset" this large is a Unix time, not a number of seconds
+_PARAM = re.compile(r"(?:^|[;,])\s*([a-z]+)\s*=\s*([0-9]+(?:\.[0-9]+)?)")
+
+
+def _leading_int(value: str | None) -> int | None:
+    """``10`` from ``10`` or from a draft quota-policy list like ``10, 10;w=1``."""
+    if value is None:
+        return None
+    return _int(re.split(r"[,;]", value, maxsplit=1)[0].strip())
+
+
+def _reset_seconds(value: str | None, now: float | None = None) -> float | None:
+    seconds = parse_duration(re.split(r"[,;]", value, maxsplit=1)[0] if value else None)
+    if seconds is not None and seconds > _EPOCH:
+        current = time.time() if now is None else now
+        return max(seconds - current, 0.0)
+    return seconds
+
+
+def _params(value: str | None) -> dict[str, str]:
+    return {m.group(1): m.group(2) for m in _PARAM.finditer(value.lower())} if value else {}
+
+
+def _ietf(relevant: Mapping[str, str]) -> tuple[int | None, int | None, float | None]:
+    """(limit, remaining, reset) from the IETF draft's headers, in either of its forms."""
+    get = relevant.get
+    limit = _leading_int(get("ratelimit-limit"))
+    remaining = _leading_int(get("ratelimit-remaining"))
+    reset = _reset_seconds(get("ratelimit-reset"))
+    if limit is None and remaining is None and reset is None:
+        status = _params(get("ratelimit"))
+        policy = _params(get("ratelimit-policy"))
+        limit = _int(policy.get("q") or status.get("limit"))
+        remaining = _int(status.get("r") or status.get("remaining"))
+        reset = _reset_seconds(status.get("t") or status.get("reset"))
+    return limit, remaining, reset

@@ -101,6 +101,15 @@ class Attempt(BaseModel):
     received (prompt tokens unknown); nothing for an attempt that failed before any text."""
     cost_usd: float | None = None
     """``usage`` priced with the deployment's prices (``None`` when unpriced)."""
+    request_id: str | None = None
+    """The provider's id of this request (Groq / Together ``x-request-id``, Groq
+    ``x_groq.id``, the Replicate prediction id), from the reply or the error reply; ``None``
+    when the provider sent none (Ollama, llama.cpp) or no reply arrived."""
+    region: str | None = None
+    """Where the provider served it (Groq's ``x-groq-region``)."""
+    server_build: str | None = None
+    """The serving software's build: ``system_fingerprint`` (llama.cpp ``b<build>-<commit>``,
+    Groq ``fp_...``) or Together's ``x-inference-version``."""
 
 
 class Continuation(BaseModel):
@@ -142,6 +151,32 @@ class ChatResponse(BaseModel):
     """Every attempt made for this response, in order; the last ``ok`` one answered."""
     continuations: tuple[Continuation, ...] = ()
     """Where a stream was resumed after a mid-answer failure (opt-in continuation)."""
+
+    @property
+    def answering_attempt(self) -> Attempt | None:
+        """The route's last successful attempt: the one that produced this answer."""
+        for attempt in reversed(self.route):
+            if attempt.outcome == "ok":
+                return attempt
+        return None
+
+    @property
+    def request_id(self) -> str | None:
+        """The provider's request id of the answering attempt (see :attr:`Attempt.request_id`)."""
+        attempt = self.answering_attempt
+        return None if attempt is None else attempt.request_id
+
+    @property
+    def region(self) -> str | None:
+        """Where the answering attempt was served, when the provider says (Groq)."""
+        attempt = self.answering_attempt
+        return None if attempt is None else attempt.region
+
+    @property
+    def server_build(self) -> str | None:
+        """The answering server's build, when the provider says."""
+        attempt = self.answering_attempt
+        return None if attempt is None else attempt.server_build
 
     @property
     def total_usage(self) -> Usage:

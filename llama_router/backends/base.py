@@ -46,6 +46,7 @@ from llama_router.exceptions import (
     UnsupportedFeatureError,
 )
 from llama_router.messages import ChatRequest, ToolCall
+from llama_router.provenance import Provenance, provenance_from_headers
 from llama_router.providers import provider_names, provider_spec
 from llama_router.ratelimits import RateLimitInfo, parse_duration, parse_rate_limits
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
@@ -86,6 +87,8 @@ class BackendResult:
     timings: ProviderTimings = _NO_TIMINGS
     provider_model: str | None = None
     rate_limits: RateLimitInfo | None = None
+    provenance: Provenance | None = None
+    """The provider's request id, region and server build for this reply, when sent."""
 
 
 StreamItem = TextDelta | ToolCallDelta | BackendResult
@@ -421,6 +424,7 @@ def error_for_status(
         status_code=status,
         rate_limits=limits if headed else None,
         retry_after=retry_after,
+        provenance=provenance_from_headers(headers),
     )
     if quota is not None and isinstance(error, RateLimitedError):
         error.token_quota = quota

@@ -31,6 +31,7 @@ from llama_router.backends.openai_wire import (
 from llama_router.deployments import Target
 from llama_router.exceptions import ProviderError
 from llama_router.messages import ChatRequest
+from llama_router.provenance import provenance_from_headers
 from llama_router.ratelimits import RateLimitInfo, parse_rate_limits
 from llama_router.transport import HttpPool, JsonEndpoint
 
@@ -86,6 +87,7 @@ class OpenAIChatBackend(Backend):
                 provider=self.provider,
                 deployment=self.target.name,
                 rate_limits=self._rate_limits(response),
+                provenance=provenance_from_headers(response.headers),
             )
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
@@ -96,13 +98,20 @@ class OpenAIChatBackend(Backend):
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._response_error(response)
+                provenance = provenance_from_headers(response.headers)
                 parser = OpenAIStreamParser(
                     provider=self.provider,
                     deployment=self.target.name,
                     rate_limits=self._rate_limits(response),
+                    provenance=provenance,
                 )
-                async for item in parser.events(response.aiter_lines()):
-                    yield item
+                try:
+                    async for item in parser.events(response.aiter_lines()):
+                        yield item
+                except ProviderError as exc:  # an error event: the reply's headers name it
+                    if exc.provenance is None:
+                        exc.provenance = provenance
+                    raise
             finally:
                 await response.aclose()
 

@@ -22,12 +22,14 @@ from llama_router.backends.base import (
 )
 from llama_router.exceptions import MalformedResponseError, StreamInterruptedError
 from llama_router.messages import ChatRequest, GenerationSettings, Message, Tool, ToolCall
+from llama_router.provenance import Provenance, clean_id
 from llama_router.ratelimits import RateLimitInfo
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
 
 __all__ = [
     "FINISH_REASONS",
     "OpenAIStreamParser",
+    "body_provenance",
     "build_chat_body",
     "message_to_openai",
     "parse_chat_completion",
@@ -199,12 +201,28 @@ def _arguments(raw: object) -> str:
     return json.dumps(raw)
 
 
+def body_provenance(data: object, headers: Provenance | None = None) -> Provenance | None:
+    """The provenance of a reply: its headers' (``headers``), completed from a body or
+    stream chunk: ``system_fingerprint`` (llama.cpp's build, e.g. ``b9020-a4701c98f``; Groq's
+    ``fp_...``) and Groq's ``x_groq.id`` (the same id as its ``x-request-id`` header)."""
+    if not isinstance(data, dict):
+        return headers
+    x_groq = data.get("x_groq")
+    found = Provenance(
+        request_id=clean_id(x_groq.get("id")) if isinstance(x_groq, dict) else None,
+        server_build=clean_id(data.get("system_fingerprint")),
+    )
+    merged = found if headers is None else headers.or_else(found)
+    return None if merged.is_empty else merged
+
+
 def parse_chat_completion(
     data: object,
     *,
     provider: str,
     deployment: str,
     rate_limits: RateLimitInfo | None = None,
+    provenance: Provenance | None = None,
 ) -> BackendResult:
     """A non-streaming chat completion body, parsed; anything unexpected is a
     :class:`MalformedResponseError`."""
@@ -236,6 +254,7 @@ def parse_chat_completion(
             timings=parse_timings(usage_raw, data.get("timings")),
             provider_model=model if isinstance(model, str) else None,
             rate_limits=rate_limits,
+            provenance=body_provenance(data, provenance),
         )
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         raise MalformedResponseError(
@@ -262,14 +281,20 @@ class OpenAIStreamParser:
     llama.cpp ``timings``, and a stream that ends without ``[DONE]`` or a finish reason.
     """
 
-    __slots__ = ("deployment", "provider", "rate_limits")
+    __slots__ = ("deployment", "provenance", "provider", "rate_limits")
 
     def __init__(
-        self, *, provider: str, deployment: str, rate_limits: RateLimitInfo | None = None
+        self,
+        *,
+        provider: str,
+        deployment: str,
+        rate_limits: RateLimitInfo | None = None,
+        provenance: Provenance | None = None,
     ) -> None:
         self.provider = provider
         self.deployment = deployment
         self.rate_limits = rate_limits
+        self.provenance = provenance  # from the reply's headers; chunks complete it
 
     def _in_stream_error(self, chunk: dict[str, Any]) -> Exception:
         err = chunk.get("error")
@@ -285,6 +310,7 @@ class OpenAIStreamParser:
         usage_raw: object = None
         timings_raw: object = None
         model: object = None
+        first: object = None  # the first chunk naming its model: x_groq.id, fingerprint
         done = False
         async for line in lines:
             if not line.startswith("data:"):
@@ -348,6 +374,7 @@ class OpenAIStreamParser:
                 timings_raw = timings
             if model is None:
                 model = chunk.get("model")
+                first = chunk
         if not done and finish_raw is None:
             raise StreamInterruptedError(
                 "the stream ended before [DONE] or a finish reason (truncated)",
@@ -372,6 +399,7 @@ class OpenAIStreamParser:
             timings=parse_timings(usage_raw, timings_raw),
             provider_model=model if isinstance(model, str) else None,
             rate_limits=self.rate_limits,
+            provenance=body_provenance(first, self.provenance),
         )
 
     def _tool_delta(self, item: object, calls: dict[int, list[str]]) -> ToolCallDelta:

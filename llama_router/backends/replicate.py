@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -57,7 +58,9 @@ from llama_router.exceptions import (
 )
 from llama_router.llama3_prompt import render_llama3_prompt
 from llama_router.messages import ChatRequest
+from llama_router.provenance import Provenance, clean_id, provenance_from_headers
 from llama_router.providers import ReplicateOptions
+from llama_router.ratelimits import parse_rate_limits
 from llama_router.responses import FinishReason, ProviderTimings, TextDelta, Usage
 from llama_router.transport import HttpPool
 
@@ -100,6 +103,19 @@ def _boot_seconds(prediction: dict[str, Any]) -> float | None:
     if total is None or predict is None:
         return None
     return max(total - predict, 0.0)
+
+
+@dataclasses.dataclass(slots=True)
+class _Reply:
+    """The headers of the create call's reply (rate limits), filled by :meth:`_send`."""
+
+    headers: httpx.Headers | None = None
+
+
+def _prediction_provenance(prediction: dict[str, Any], reply: _Reply | None) -> Provenance:
+    """The prediction's ``id`` is Replicate's request id (``GET /v1/predictions/{id}``)."""
+    own = Provenance(request_id=clean_id(prediction.get("id")))
+    return own.or_else(provenance_from_headers(reply.headers if reply else None))
 
 
 class ReplicateBackend(Backend):
@@ -160,8 +176,12 @@ class ReplicateBackend(Backend):
             return error_from_httpx(exc, provider=self.provider, deployment=name)
         return None
 
-    async def _send(self, method: str, url: str, **kw: Any) -> dict[str, Any]:
+    async def _send(
+        self, method: str, url: str, *, reply: _Reply | None = None, **kw: Any
+    ) -> dict[str, Any]:
         response = await self._http.request(method, url, **kw)
+        if reply is not None:
+            reply.headers = response.headers
         if response.status_code >= 400:
             raise error_for_response(response, provider=self.provider, deployment=self.target.name)
         data = self._json(response)
@@ -169,7 +189,9 @@ class ReplicateBackend(Backend):
             raise self._malformed("reply is not a prediction object (no status)")
         return data
 
-    async def _create(self, request: ChatRequest, *, wait: int | None) -> dict[str, Any]:
+    async def _create(
+        self, request: ChatRequest, *, wait: int | None, reply: _Reply | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"input": build_replicate_input(request)}
         if self._version is not None:
             body["version"] = self._version
@@ -179,7 +201,7 @@ class ReplicateBackend(Backend):
             self.target.timeout + (wait or 0), connect=self.target.connect_timeout
         )
         return await self._send(
-            "POST", self._create_path, json=body, headers=headers, timeout=timeout
+            "POST", self._create_path, json=body, headers=headers, timeout=timeout, reply=reply
         )
 
     def _get_url(self, prediction: dict[str, Any]) -> str:
@@ -239,6 +261,20 @@ class ReplicateBackend(Backend):
             f"prediction {status}: {str(detail)[:500]}",
             provider=self.provider,
             deployment=self.target.name,
+            provenance=_prediction_provenance(prediction, None),
+        )
+
+    @staticmethod
+    def _with_reply(
+        result: BackendResult, prediction: dict[str, Any], reply: _Reply
+    ) -> BackendResult:
+        """``result`` with the prediction's id and the create reply's rate-limit headers
+        (``ratelimit-*``, ``retry-after``; Replicate documents none, so all optional)."""
+        limits = parse_rate_limits(reply.headers) if reply.headers is not None else None
+        return dataclasses.replace(
+            result,
+            rate_limits=None if limits is None or limits.is_empty else limits,
+            provenance=_prediction_provenance(prediction, reply),
         )
 
     def _result(
@@ -270,8 +306,9 @@ class ReplicateBackend(Backend):
         )
 
     async def chat(self, request: ChatRequest) -> BackendResult:
+        reply = _Reply()
         with self._mapped_errors():
-            created = await self._create(request, wait=self.wait)
+            created = await self._create(request, wait=self.wait, reply=reply)
             prediction, load_s = await self._poll(created, until_started=False)
             self._check_terminal(prediction)
             output = prediction.get("output")
@@ -281,12 +318,15 @@ class ReplicateBackend(Backend):
                 text = output
             else:
                 raise self._malformed("succeeded prediction has no text output")
-            return self._result(prediction, text, request, load_s)
+            return self._with_reply(
+                self._result(prediction, text, request, load_s), prediction, reply
+            )
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         parts: list[str] = []
+        reply = _Reply()
         with self._mapped_errors():
-            prediction = await self._create(request, wait=None)
+            prediction = await self._create(request, wait=None, reply=reply)
             cold = prediction["status"] == "starting"
             load_s: float | None = None
             if cold and self.cold_boot_timeout is not None:
@@ -312,7 +352,9 @@ class ReplicateBackend(Backend):
                 self._check_terminal(final)  # failed after its output events: not an answer
             if cold and load_s is None:
                 load_s = _boot_seconds(final)
-            yield self._result(final, "".join(parts), request, load_s)
+            yield self._with_reply(
+                self._result(final, "".join(parts), request, load_s), final, reply
+            )
 
     async def _sse_output(self, lines: AsyncIterator[str], parts: list[str]) -> AsyncIterator[str]:
         """The text of ``output`` events until ``done``; errors raise."""

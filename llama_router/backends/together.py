@@ -20,6 +20,7 @@ import httpx
 from llama_router.backends.base import error_info
 from llama_router.backends.openai_sdk import OpenAISDKBackend
 from llama_router.exceptions import ContextLengthExceededError, ProviderError
+from llama_router.provenance import provenance_from_headers
 
 __all__ = ["TogetherBackend"]
 
@@ -41,6 +42,10 @@ class TogetherBackend(OpenAISDKBackend):
         if status == 403:
             message, _, _ = error_info(body)
             return ContextLengthExceededError(
-                message, provider=self.provider, deployment=self.target.name, status_code=403
+                message,
+                provider=self.provider,
+                deployment=self.target.name,
+                status_code=403,
+                provenance=provenance_from_headers(headers),
             )
         return super()._status_error(status, body, headers)

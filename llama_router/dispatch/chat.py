@@ -25,7 +25,9 @@ async def run_chat(rt: Runtime, cache: CandidateCache, run: RequestRun) -> ChatR
     backend = rt.backends[cand.name]
     hedged = run.hedged and cand.name != decision.ranked[0].name
     began = run.started_at[cand.name]
-    run.route.append(attempt_record(backend, None, end - began, hedged, result.usage, began))
+    run.route.append(
+        attempt_record(backend, None, end - began, hedged, result.usage, began, result.provenance)
+    )
     latency = end - run.started
     response = build_response(
         run.request, backend, result, ttft=latency, latency=latency, route=run.route

@@ -10,6 +10,7 @@ from llama_router.backends.base import Backend, BackendResult
 from llama_router.dispatch.run import RequestRun, Runtime
 from llama_router.exceptions import LlamaRouterError, ProviderError
 from llama_router.messages import ChatRequest
+from llama_router.provenance import Provenance
 from llama_router.responses import Attempt, ChatResponse, Usage
 from llama_router.routing.outcomes import (
     attempt_cost,
@@ -34,9 +35,13 @@ def attempt_record(
     hedged: bool = False,
     usage: Usage = _NO_USAGE,
     started_at: float | None = None,
+    provenance: Provenance | None = None,
 ) -> Attempt:
-    """One entry of a request's route."""
+    """One entry of a request's route. ``provenance`` is the successful reply's; a failed
+    attempt's comes from its error (the error reply's headers)."""
     provider_error = error if isinstance(error, ProviderError) else None
+    if provider_error is not None:
+        provenance = provider_error.provenance
     return Attempt(
         usage=usage,
         cost_usd=attempt_cost(backend.target.price, usage),
@@ -49,6 +54,9 @@ def attempt_record(
         started_at=started_at,
         retry_after=None if provider_error is None else provider_error.retry_after,
         hedged=hedged,
+        request_id=None if provenance is None else provenance.request_id,
+        region=None if provenance is None else provenance.region,
+        server_build=None if provenance is None else provenance.server_build,
     )
 
 

@@ -203,6 +203,7 @@ async def _resume_on(
         deployment=error.deployment,
         status_code=error.status_code,
         partial_text=text,
+        provenance=error.provenance,
     ) from error
 
 
@@ -216,7 +217,9 @@ async def _finish(
     backend = rt.backends[name]
     hedged = run.hedged and name != ranked[0].name
     run.route.append(
-        attempt_record(backend, None, end - leg.start, hedged, result.usage, leg.start)
+        attempt_record(
+            backend, None, end - leg.start, hedged, result.usage, leg.start, result.provenance
+        )
     )
     if sent.continuations:
         result = dataclasses.replace(result, text="".join(sent.parts))

@@ -248,8 +248,17 @@ class HealthRecord:
         self.open_until = now + self.open_for
 
     def observe_rate_limits(self, now: float, limits: RateLimitInfo) -> None:
-        """Deprioritise the deployment until the reset if its quota is nearly spent."""
+        """Deprioritise the deployment until the reset if its quota is nearly spent.
+
+        A ``Retry-After`` on a *successful* reply (Together sends one as a hint) deprioritises
+        it for that long too (capped at ``max_cooldown``): the provider asks for less
+        traffic before it starts refusing, but the reply proves the deployment serves, so it
+        stays usable (a cooldown would block it and could leave a request with nothing)."""
         fraction = self.config.quota_low_fraction
+        wait = limits.retry_after
+        if wait is not None and wait > 0:
+            until = now + min(wait, self.config.max_cooldown)
+            self.quota_low_until = max(self.quota_low_until, until)
         for limit, remaining, reset in (
             (limits.limit_requests, limits.remaining_requests, limits.reset_requests),
             (limits.limit_tokens, limits.remaining_tokens, limits.reset_tokens),

@@ -558,3 +558,22 @@ def test_set_loaded_changes_the_snapshot_only_when_it_changes() -> None:
 )
 def test_snapshot_available(snapshot: HealthSnapshot, now: float, expected: bool) -> None:
     assert snapshot.available(now) is expected
+
+
+def test_retry_after_on_a_success_deprioritises_for_that_long_without_blocking() -> None:
+    record = fresh()
+    record.record_success(T0, ttft=0.2, rate_limits=RateLimitInfo(retry_after=2.0))
+    snap = record.snapshot(T0 + 1.9)
+    assert snap.quota_low
+    assert snap.available(T0 + 1.9)  # advisory: never a cooldown
+    assert not record.snapshot(T0 + 2.0).quota_low
+
+
+def test_retry_after_on_a_success_is_capped_and_zero_does_nothing() -> None:
+    record = fresh()
+    record.observe_rate_limits(T0, RateLimitInfo(retry_after=0.0))
+    assert not record.snapshot(T0).quota_low
+    cap = record.config.max_cooldown
+    record.observe_rate_limits(T0, RateLimitInfo(retry_after=cap * 10))
+    assert record.snapshot(T0 + cap - 1).quota_low
+    assert not record.snapshot(T0 + cap).quota_low
