@@ -6,8 +6,9 @@
     llama-router demo                                 # the whole thing on a tiny local model
 
 Without ``--config`` the deployments are local-first defaults: Ollama (``OLLAMA_HOST`` or
-127.0.0.1:11434), a llama.cpp server on 127.0.0.1:8080, and every cloud provider whose key
-is in the environment. Exit codes: 0 ok, 1 no answer, 2 bad configuration or arguments.
+127.0.0.1:11434), a llama.cpp server (``LLAMACPP_HOST`` or 127.0.0.1:8080), and every cloud
+provider whose key is in the environment. Exit codes: 0 ok, 1 no answer, 2 bad configuration
+or arguments.
 """
 
 from __future__ import annotations

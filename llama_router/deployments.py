@@ -312,7 +312,7 @@ def resolve_deployment(
 
     base_url = (
         deployment.base_url
-        or (environ.get(spec.base_url_env) if spec.base_url_env else None)
+        or _host_url(environ.get(spec.base_url_env) if spec.base_url_env else None)
         or spec.base_url
     )
 
@@ -369,3 +369,12 @@ def resolve_deployment(
         options=options,
         catalog_entry=entry,
     )
+
+
+def _host_url(value: str | None) -> str | None:
+    """A host variable's value as a URL: ``OLLAMA_HOST`` / ``LLAMACPP_HOST`` are often set
+    as ``host:port``, which means plain HTTP."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    return value if "://" in value else f"http://{value}"

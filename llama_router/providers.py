@@ -166,7 +166,11 @@ BUILTIN_PROVIDERS: tuple[tuple[ProviderSpec, str], ...] = (
     ),
     (
         ProviderSpec(
-            name="llamacpp", locality="local", base_url="http://127.0.0.1:8080", any_model=True
+            name="llamacpp",
+            locality="local",
+            base_url="http://127.0.0.1:8080",
+            base_url_env="LLAMACPP_HOST",
+            any_model=True,
         ),
         _B + "llamacpp:LlamaCppBackend",
     ),

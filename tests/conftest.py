@@ -99,6 +99,7 @@ def _clean_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "REPLICATE_POLL_INTERVAL",
         "OLLAMA_HOST",
         "OLLAMA_API_KEY",
+        "LLAMACPP_HOST",
     ):
         monkeypatch.delenv(name, raising=False)
 

@@ -103,6 +103,37 @@ def test_ollama_host_from_environment_and_local_tag() -> None:
     assert target.price.cost(10**6, 10**6) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("value", "url"),
+    [
+        ("http://127.0.0.1:8181", "http://127.0.0.1:8181"),
+        ("127.0.0.1:8181", "http://127.0.0.1:8181"),
+        ("  localhost:9000 ", "http://localhost:9000"),
+        ("", "http://127.0.0.1:8080"),
+    ],
+)
+def test_llamacpp_host_from_environment(value: str, url: str) -> None:
+    target = resolve_deployment(
+        Deployment(provider="llamacpp", model="llama-3.1-8b"), CATALOG, {"LLAMACPP_HOST": value}
+    )
+    assert target.base_url == url
+    explicit = resolve_deployment(
+        Deployment(provider="llamacpp", model="llama-3.1-8b", base_url="http://10.0.0.5:1"),
+        CATALOG,
+        {"LLAMACPP_HOST": value},
+    )
+    assert explicit.base_url == "http://10.0.0.5:1"  # an explicit base_url wins
+
+
+def test_ollama_host_without_a_scheme_is_plain_http() -> None:
+    target = resolve_deployment(
+        Deployment(provider="ollama", model="llama-3.1-8b"),
+        CATALOG,
+        {"OLLAMA_HOST": "0.0.0.0:11500"},
+    )
+    assert target.base_url == "http://0.0.0.0:11500"
+
+
 def test_llamacpp_serves_any_model_name_for_free() -> None:
     target = resolve_deployment(Deployment(provider="llamacpp", model="my-gguf"), CATALOG, {})
     assert (target.model, target.model_id, target.base_url) == (
