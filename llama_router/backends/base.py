@@ -59,6 +59,7 @@ __all__ = [
     "Capabilities",
     "HealthReport",
     "StreamItem",
+    "aggregate",
     "error_for_response",
     "error_for_status",
     "error_from_httpx",
@@ -271,6 +272,27 @@ def seconds_field(value: object, scale: float = 1.0) -> float | None:
     except OverflowError:
         return None
     return number if math.isfinite(number) and number >= 0 else None
+
+
+async def aggregate(
+    stream: AsyncGenerator[StreamItem, None], *, provider: str, deployment: str
+) -> BackendResult:
+    """A non-streamed answer read from a stream: for engines that stop generating when a
+    stream is closed but not when a non-streamed request's client leaves (llama.cpp's server
+    generates a cancelled non-streamed request to the end), so cancelling the call or a
+    deadline cut frees the engine at the next token."""
+    result: BackendResult | None = None
+    try:
+        async for item in stream:
+            if isinstance(item, BackendResult):
+                result = item
+    finally:
+        await stream.aclose()
+    if result is None:  # stream parsers end with a result or raise
+        raise MalformedResponseError(
+            "the stream ended without a result", provider=provider, deployment=deployment
+        )
+    return result
 
 
 def require_sdk(module: str, provider: str, extra: str | None = None) -> ModuleType:

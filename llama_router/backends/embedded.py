@@ -35,6 +35,7 @@ from llama_router.backends.base import (
     BackendResult,
     HealthReport,
     StreamItem,
+    aggregate,
     require_sdk,
 )
 from llama_router.backends.openai_wire import OpenAIStreamParser, build_chat_body
@@ -173,21 +174,9 @@ class EmbeddedBackend(Backend):
 
     async def chat(self, request: ChatRequest) -> BackendResult:
         """The streamed answer, aggregated: cancelling the call stops the generation."""
-        result: BackendResult | None = None
-        events = self.stream(request)
-        try:
-            async for item in events:
-                if isinstance(item, BackendResult):
-                    result = item
-        finally:
-            await events.aclose()
-        if result is None:  # the parser always ends with a result or raises
-            raise ProviderUnavailableError(
-                "the engine ended without an answer",
-                provider=self.provider,
-                deployment=self.target.name,
-            )
-        return result
+        return await aggregate(
+            self.stream(request), provider=self.provider, deployment=self.target.name
+        )
 
     async def health(self) -> HealthReport:
         if not self.model_path.is_file():
