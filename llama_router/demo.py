@@ -1,8 +1,10 @@
 """``llama-router demo``: the main job, offline, on a fresh machine.
 
 It writes the tiny test model, starts the embedded engine and (with the ``local`` extra) a
-real llama.cpp server on loopback, routes a handful of requests under two policies, stops
-the server to show a failover, and prints what happened. The tiny model has random weights:
+real llama.cpp server on loopback (upstream llama.cpp, two slots), routes a handful of
+requests under two policies, shows the window the router learned from each engine and how a
+burst of concurrent requests splits, stops the server to show a failover, and prints what
+happened. The tiny model has random weights:
 its answers are noise; the routing, timing and failover are real.
 """
 
@@ -76,6 +78,28 @@ async def _round(router: Router, title: str, n: int, out: TextIO, seen: list[Cha
         print(_line(response), file=out)
 
 
+async def _windows(router: Router, out: TextIO) -> None:
+    """Each engine's window as the router knows it (set, or learned from the engine)."""
+    explanation = await router.explain(MODEL, [{"role": "user", "content": QUESTIONS[0]}])
+    print("\nContext windows the router knows (learned from each engine unless set):", file=out)
+    for row in explanation.rows:
+        window = "unknown" if row.context_window is None else f"{row.context_window} tokens"
+        print(f"  {row.deployment:<22} {window}", file=out)
+
+
+async def _burst(router: Router, n: int, out: TextIO) -> None:
+    """``n`` requests at once: how the router spreads them over the engines."""
+    question = [{"role": "user", "content": QUESTIONS[1]}]
+    replies = await asyncio.gather(
+        *(router.chat(MODEL, question, max_tokens=8, seed=i) for i in range(n))
+    )
+    counts: dict[str, int] = {}
+    for reply in replies:
+        counts[reply.deployment] = counts.get(reply.deployment, 0) + 1
+    split = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    print(f"\nA burst of {n} requests at once was split: {split}", file=out)
+
+
 def _summary(seen: list[ChatResponse], out: TextIO) -> None:
     print("\nMeasured on this machine (median per engine):", file=out)
     by: dict[str, list[ChatResponse]] = {}
@@ -134,7 +158,7 @@ async def run_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     ]
     server: LlamaCppServer | None = None
     try:
-        server = LlamaCppServer(model_path, n_ctx=2048)
+        server = LlamaCppServer(model_path, n_ctx=4096, n_parallel=2)  # 2 slots of 2048
         print(
             f"\nStarting a llama.cpp server (upstream, via xllamacpp) on {server.base_url} ...",
             file=out,
@@ -146,8 +170,7 @@ async def run_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
                 provider="llamacpp",
                 model=MODEL,
                 name="llama.cpp-server",
-                base_url=server.base_url,
-                context_window=2048,
+                base_url=server.base_url,  # no context_window: the router learns it
             ),
         )
     except (MissingDependencyError, LlamaRouterError) as error:
@@ -178,6 +201,8 @@ async def run_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
                 out,
                 seen,
             )
+            await _windows(router, out)
+            await _burst(router, args.requests * 4, out)
             if server is not None:
                 print("\nStopping the llama.cpp server to show a failover...", file=out)
                 await asyncio.to_thread(server.kill)

@@ -108,6 +108,7 @@ class EmbeddedBackend(Backend):
             params.cpuparams_batch.n_threads = self.n_threads
         params.port = 0  # xllamacpp always listens: an ephemeral loopback port, unused
         params.hostnames = ["127.0.0.1"]
+        params.verbosity = -1  # llama.cpp's own log lines are not the application's output
         return params
 
     async def load(self) -> None:

@@ -38,4 +38,8 @@ def test_demo_routes_fails_over_and_says_the_model_is_noise(tmp_path: Path) -> N
     assert "route: llama.cpp-server   error  ProviderUnreachableError" in out
     assert "route: embedded           ok" in out
     assert "Measured on this machine" in out
+    # the server's window was learned from its /props (2 slots of 4096 -> 2048 each)
+    assert "llama.cpp-server       2048 tokens" in out
+    assert "embedded               2048 tokens" in out
+    assert "A burst of 12 requests at once was split: " in out
     assert "Traceback" not in result.stderr
