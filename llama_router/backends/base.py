@@ -104,6 +104,10 @@ class HealthReport:
     detail: str
     model_available: bool | None = None
     loaded: bool | None = None
+    slots_total: int | None = None
+    """Parallel slots the server has (llama.cpp), ``None`` when it does not say."""
+    slots_busy: int | None = None
+    """How many of them are processing a request now (from any client)."""
 
 
 _ALL_CAPABILITIES = Capabilities()

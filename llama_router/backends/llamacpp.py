@@ -4,10 +4,14 @@ Chat goes to the OpenAI-compatible ``/v1/chat/completions``; the reply's ``timin
 (milliseconds) becomes :class:`ProviderTimings`. Mid-stream errors come either as
 ``data: {"error": ...}`` (builds after PR #16109, Sep 2025) or as a bare ``error: {...}`` line
 (older builds); the shared parser handles both. Health is ``GET /health`` (503 while the
-model loads); servers without it (llama-cpp-python's) fall back to ``GET /v1/models``.
+model loads); servers without it (llama-cpp-python's) fall back to ``GET /v1/models``. A
+healthy server's parallel slots and how many are busy come from ``/slots`` (else ``/props``)
+for load-aware routing.
 """
 
 from __future__ import annotations
+
+import json
 
 import httpx
 
@@ -32,10 +36,33 @@ class LlamaCppBackend(OpenAICompatibleBackend):
         except httpx.HTTPError as exc:
             return HealthReport(ok=False, detail=f"unreachable: {type(exc).__name__}")
         if response.status_code == 200:
-            return HealthReport(ok=True, detail="GET /health: ok", loaded=True)
+            total, busy = await self._slots()
+            return HealthReport(
+                ok=True, detail="GET /health: ok", loaded=True, slots_total=total, slots_busy=busy
+            )
         if response.status_code == 503:
             message, _, _ = error_info(response.content)
             return HealthReport(ok=False, detail=f"loading: {message}", loaded=False)
         if response.status_code == 404:  # no /health on this server: ask /v1/models instead
             return await self._models_health()
         return HealthReport(ok=False, detail=f"GET /health: HTTP {response.status_code}")
+
+    async def _slots(self) -> tuple[int | None, int | None]:
+        """(slots, busy slots) for load-aware routing: ``GET /slots`` lists every slot with
+        ``is_processing``; with ``--no-slots`` it is refused and ``GET /props``
+        ``total_slots`` gives the capacity alone. ``None`` for what the server does not say."""
+        for path in ("/slots", "/props"):
+            try:
+                response = await self._client.get(
+                    self._base + path, headers=self._headers, timeout=self._timeout
+                )
+                body = json.loads(response.content) if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError, RecursionError):
+                body = None
+            if isinstance(body, list) and body and all(isinstance(s, dict) for s in body):
+                return len(body), sum(1 for s in body if s.get("is_processing") is True)
+            if isinstance(body, dict):
+                total = body.get("total_slots")
+                if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+                    return total, None
+        return None, None
