@@ -362,3 +362,35 @@ async def test_health_probes_feed_the_servers_slots_to_the_snapshot() -> None:
     snaps = await store.snapshot(["plain", "slotted"], 0.0)
     assert (snaps["plain"].slots_total, snaps["plain"].slots_busy) == (None, None)
     assert (snaps["slotted"].slots_total, snaps["slotted"].slots_busy) == (4, 3)
+
+
+@pytest.mark.looptime
+async def test_a_stream_counts_in_flight_until_its_last_chunk_or_the_caller_leaving() -> None:
+    a = ScriptedBackend("a", Step(ttft=0.1, tokens=("x",) * 10, token_delay=1.0))
+    r = _router(a, policy=ordered())
+
+    async def in_flight() -> int:
+        return (await r.store.snapshot(["a"], 0.0))["a"].in_flight
+
+    async with r.stream(MODEL, HI) as stream:
+        seen = [await in_flight() async for _ in stream]
+    assert seen[:10] == [1] * 10  # every delta arrives while the stream is counted
+    assert await in_flight() == 0
+    async with r.stream(MODEL, HI) as stream:
+        async for _ in stream:
+            assert await in_flight() == 1
+            break  # the caller leaves mid-stream
+    assert await in_flight() == 0
+    # a burst of streams splits like a burst of chats
+    b = ScriptedBackend("b", Step(ttft=0.1, tokens=("x",) * 10, token_delay=1.0))
+    r2 = _router(a, b, policy=least_busy())
+
+    async def one() -> str:
+        async with r2.stream(MODEL, HI) as stream:
+            async for _ in stream:
+                pass
+        assert stream.response is not None
+        return stream.response.deployment
+
+    split = Counter(await asyncio.gather(*(one() for _ in range(40))))
+    assert split == Counter({"a": 20, "b": 20})
