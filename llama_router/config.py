@@ -57,10 +57,12 @@ from llama_router.routing.policy import (
     best_availability,
     cheapest_under,
     cloud_first,
+    least_busy,
     local_first,
     lowest_cost,
     lowest_latency,
     ordered,
+    round_robin,
 )
 from llama_router.state.health import HealthConfig
 from llama_router.validation import describe_validation_error
@@ -98,6 +100,8 @@ POLICIES: Mapping[str, PolicyEntry] = MappingProxyType(
         "local_first": PolicyEntry(local_first, ("slow_ttft",)),
         "cloud_first": PolicyEntry(cloud_first),
         "cheapest_under": PolicyEntry(cheapest_under, ("p95_ttft",), required=("p95_ttft",)),
+        "least_busy": PolicyEntry(least_busy),
+        "round_robin": PolicyEntry(round_robin),
     }
 )
 

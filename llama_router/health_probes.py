@@ -3,7 +3,8 @@ their backends' health calls and feeds the results to the state store.
 
 A failed probe counts against the deployment's health like a failed request (so a dead
 local server's circuit opens before a user request hits it); a successful one records
-whether the model is loaded (a cold load ahead is "slow" for local-first routing).
+whether the model is loaded (a cold load ahead is "slow" for local-first routing) and, where
+the server reports them, its parallel slots and how many are busy (load-aware routing).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class HealthProber:
                 await self.store.set_loaded(name, report.loaded)
                 if report.context_window is not None:
                     await self.store.learn_context_window(name, report.context_window)
+                if report.slots_total is not None or report.slots_busy is not None:
+                    await self.store.observe_slots(name, report.slots_total, report.slots_busy)
 
     def start(self) -> None:
         """Start probing in the background (needs a running event loop)."""

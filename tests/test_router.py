@@ -403,9 +403,10 @@ async def test_health_reports_every_deployment(
     mock_http: respx.MockRouter, make_router: RouterFactory
 ) -> None:
     mock_http.get(f"{A}/health").mock(return_value=httpx.Response(200, json={"status": "ok"}))
-    mock_http.get(f"{A}/props").mock(return_value=httpx.Response(404))  # an older server
+    mock_http.get(f"{A}/slots").mock(return_value=httpx.Response(200, json=[{"id": 0}]))
     mock_http.get(f"{B}/health").mock(side_effect=httpx.ConnectError("refused"))
     router = make_router([cpp(A, "a"), cpp(B, "b")])
     reports = await router.health()
     assert reports["a"].ok
+    assert (reports["a"].slots_total, reports["a"].slots_busy) == (1, 0)
     assert not reports["b"].ok

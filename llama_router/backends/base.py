@@ -111,6 +111,10 @@ class HealthReport:
     context_window: int | None = None
     """The window the server runs with, per request (llama.cpp ``/props``, Ollama
     ``/api/ps`` ``context_length``), when it says."""
+    slots_total: int | None = None
+    """Parallel slots the server has (llama.cpp), ``None`` when it does not say."""
+    slots_busy: int | None = None
+    """How many of them are processing a request now (from any client)."""
 
 
 _ALL_CAPABILITIES = Capabilities()

@@ -4,10 +4,14 @@ Chat goes to the OpenAI-compatible ``/v1/chat/completions``; the reply's ``timin
 (milliseconds) becomes :class:`ProviderTimings`. Mid-stream errors come either as
 ``data: {"error": ...}`` (builds after PR #16109, Sep 2025) or as a bare ``error: {...}`` line
 (older builds); the shared parser handles both. Health is ``GET /health`` (503 while the
-model loads); servers without it (llama-cpp-python's) fall back to ``GET /v1/models``.
+model loads); servers without it (llama-cpp-python's) fall back to ``GET /v1/models``. A
+healthy server's parallel slots and how many are busy come from ``/slots`` (else ``/props``)
+for load-aware routing.
 """
 
 from __future__ import annotations
+
+import json
 
 import httpx
 
@@ -24,19 +28,6 @@ class LlamaCppBackend(OpenAICompatibleBackend):
     chat_path = "/v1/chat/completions"
     models_path = "/v1/models"
 
-    async def _window(self) -> int | None:
-        """Each slot's context window from ``GET /props`` (``default_generation_settings.
-        n_ctx``), or ``None`` when the server does not say (llama-cpp-python has no /props)."""
-        try:
-            response = await self._client.get(
-                self._base + "/props", headers=self._headers, timeout=self._timeout
-            )
-            settings = response.json().get("default_generation_settings", {})
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return None
-        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-        return n_ctx if type(n_ctx) is int and n_ctx > 0 else None
-
     async def health(self) -> HealthReport:
         try:
             response = await self._client.get(
@@ -45,9 +36,14 @@ class LlamaCppBackend(OpenAICompatibleBackend):
         except httpx.HTTPError as exc:
             return HealthReport(ok=False, detail=f"unreachable: {type(exc).__name__}")
         if response.status_code == 200:
-            window = await self._window()
+            total, busy, window = await self._server_state()
             return HealthReport(
-                ok=True, detail="GET /health: ok", loaded=True, context_window=window
+                ok=True,
+                detail="GET /health: ok",
+                loaded=True,
+                slots_total=total,
+                slots_busy=busy,
+                context_window=window,
             )
         if response.status_code == 503:
             message, _, _ = error_info(response.content)
@@ -55,3 +51,30 @@ class LlamaCppBackend(OpenAICompatibleBackend):
         if response.status_code == 404:  # no /health on this server: ask /v1/models instead
             return await self._models_health()
         return HealthReport(ok=False, detail=f"GET /health: HTTP {response.status_code}")
+
+    async def _server_state(self) -> tuple[int | None, int | None, int | None]:
+        """(slots, busy slots, each slot's window), ``None`` for what the server does not say.
+
+        ``GET /slots`` lists every slot with ``is_processing`` and its ``n_ctx``; with
+        ``--no-slots`` it is refused and ``GET /props`` gives ``total_slots`` and
+        ``default_generation_settings.n_ctx`` (no busy count). llama-cpp-python has neither."""
+        for path in ("/slots", "/props"):
+            try:
+                response = await self._client.get(
+                    self._base + path, headers=self._headers, timeout=self._timeout
+                )
+                body = json.loads(response.content) if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError, RecursionError):
+                body = None
+            if isinstance(body, list) and body and all(isinstance(s, dict) for s in body):
+                busy = sum(1 for s in body if s.get("is_processing") is True)
+                return len(body), busy, _positive(body[0].get("n_ctx"))
+            if isinstance(body, dict):
+                settings = body.get("default_generation_settings")
+                window = _positive(settings.get("n_ctx")) if isinstance(settings, dict) else None
+                return _positive(body.get("total_slots")), None, window
+        return None, None, None
+
+
+def _positive(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -66,6 +66,9 @@ async def one_try(
     backend = rt.backends[name]
     run.tried.add(name)
     start = run.started_at[name] = rt.clock()
+    # Counted in flight from here to the finally below, whatever ends the attempt (an
+    # answer, an error, a cancellation): the load-aware policies read it from snapshots.
+    await rt.store.begin(name)
     try:
         return await _send(rt, run, backend, request, opener, start)
     except ProviderError as exc:
@@ -86,6 +89,7 @@ async def one_try(
             await rt.store.release_probe(name)
         raise
     finally:
+        await rt.store.end(name)
         if ticket is not None:
             await rt.store.release(ticket, None)
 

@@ -64,7 +64,13 @@ class CandidateCache:
 
 
 async def context(
-    rt: Runtime, cache: CandidateCache, request: ChatRequest, *, stream: bool, now: float
+    rt: Runtime,
+    cache: CandidateCache,
+    request: ChatRequest,
+    *,
+    stream: bool,
+    now: float,
+    deadline: float | None = None,
 ) -> RoutingContext:
     """One immutable snapshot of everything the policy may read."""
     backends = rt.by_model[request.model]
@@ -98,7 +104,7 @@ async def context(
                 health=snap,
                 unsupported=unsupported,
                 est_cost=estimate_cost(t.price, prompt, output),
-                est_latency=estimate_latency(snap, output),
+                est_latency=estimate_latency(snap, output, rt.limits[t.name].max_concurrency),
             )
             cache.put(candidate, prompt, output)
         candidates.append(candidate)
@@ -110,6 +116,7 @@ async def context(
         output_tokens=output,
         budget_remaining=remaining,
         stream=stream,
+        time_left=None if deadline is None else deadline - now,
     )
 
 
@@ -118,7 +125,9 @@ async def rank(rt: Runtime, cache: CandidateCache, run: RequestRun) -> Decision:
     open circuit) and one comes back before the deadline, wait for it instead of failing."""
     while True:
         now = rt.clock()
-        ctx = await context(rt, cache, run.request, stream=run.stream, now=now)
+        ctx = await context(
+            rt, cache, run.request, stream=run.stream, now=now, deadline=run.deadline
+        )
         decision = rt.policy.decide(ctx)
         if decision.ranked:
             return decision
@@ -137,7 +146,9 @@ async def returning(rt: Runtime, cache: CandidateCache, run: RequestRun) -> Sequ
     then (empty when nothing will be back in time; ``run.not_tried`` then says why)."""
     while True:
         now = rt.clock()
-        ctx = await context(rt, cache, run.request, stream=run.stream, now=now)
+        ctx = await context(
+            rt, cache, run.request, stream=run.stream, now=now, deadline=run.deadline
+        )
         cooling = _cooling(ctx.candidates, run)
         back = soonest_return(cooling, now, run.deadline, rt.retry.max_cooldown_wait)
         if back is None:
@@ -150,7 +161,9 @@ async def returning(rt: Runtime, cache: CandidateCache, run: RequestRun) -> Sequ
                     )
             return ()
         await rt.sleep(back[1] - now)
-        ctx = await context(rt, cache, run.request, stream=run.stream, now=rt.clock())
+        ctx = await context(
+            rt, cache, run.request, stream=run.stream, now=rt.clock(), deadline=run.deadline
+        )
         ranked = [c for c in rt.policy.decide(ctx).ranked if _may_try(c, run)]
         if ranked:
             run.returned.update(c.name for c in ranked)

@@ -114,6 +114,9 @@ async def run_stream(
         if resume_at is not None:
             sent.continuations.append(Continuation(deployment=cand.name, offset=resume_at))
         leg = _Leg(cand, run.started_at[cand.name])
+        # one_try counted the attempt up to the first item; the stream holds the deployment
+        # until its last chunk, so it stays counted in flight while it is relayed.
+        await rt.store.begin(cand.name)
         try:
             async with aclosing(_relay(rt, run, gen, item, leg, sent)) as events:
                 async for event in events:
@@ -132,6 +135,8 @@ async def run_stream(
             await gen.aclose()
             await rt.store.release_probe(cand.name)
             raise
+        finally:
+            await rt.store.end(cand.name)
         yield StreamDone(await _finish(rt, run, leg, sent, ranked))
         return
 

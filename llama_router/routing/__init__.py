@@ -5,7 +5,12 @@ The routing *state* (health records, the store) lives in :mod:`llama_router.stat
 names are re-exported here because policies and their users read them together.
 """
 
-from llama_router.routing.context import Candidate, RoutingContext, estimate_prompt_tokens
+from llama_router.routing.context import (
+    Candidate,
+    RoutingContext,
+    estimate_prompt_tokens,
+    queue_per_slot,
+)
 from llama_router.routing.filters import (
     AllOf,
     AnyOf,
@@ -26,20 +31,25 @@ from llama_router.routing.policy import (
     best_availability,
     cheapest_under,
     cloud_first,
+    least_busy,
     local_first,
     lowest_cost,
     lowest_latency,
     ordered,
+    round_robin,
 )
 from llama_router.routing.rankers import (
     ByAvailability,
     ByCost,
+    ByFreeSlot,
     ByLatency,
+    ByLoad,
     ByPriority,
     CloudFirst,
     LocalFirst,
     Prefer,
     Ranker,
+    RoundRobin,
     Then,
     Weighted,
     WeightedRandom,
@@ -60,7 +70,9 @@ __all__ = [
     "AnyOf",
     "ByAvailability",
     "ByCost",
+    "ByFreeSlot",
     "ByLatency",
+    "ByLoad",
     "ByPriority",
     "Candidate",
     "CircuitState",
@@ -82,6 +94,7 @@ __all__ = [
     "Prefer",
     "Ranker",
     "Rejection",
+    "RoundRobin",
     "RoutingContext",
     "StateStore",
     "Supported",
@@ -95,8 +108,11 @@ __all__ = [
     "cheapest_under",
     "cloud_first",
     "estimate_prompt_tokens",
+    "least_busy",
     "local_first",
     "lowest_cost",
     "lowest_latency",
     "ordered",
+    "queue_per_slot",
+    "round_robin",
 ]

@@ -12,7 +12,13 @@ from llama_router.messages import ChatRequest
 from llama_router.state.health import HealthSnapshot
 from llama_router.state.store import Limits
 
-__all__ = ["DEFAULT_OUTPUT_TOKENS", "Candidate", "RoutingContext", "estimate_prompt_tokens"]
+__all__ = [
+    "DEFAULT_OUTPUT_TOKENS",
+    "Candidate",
+    "RoutingContext",
+    "estimate_prompt_tokens",
+    "queue_per_slot",
+]
 
 #: Output length assumed for cost and latency estimates when max_tokens is not set.
 DEFAULT_OUTPUT_TOKENS = 256
@@ -52,11 +58,24 @@ class Candidate:
     est_cost: float | None = None
     """USD for this request, from the price and the token estimates; ``None`` if unpriced."""
     est_latency: float | None = None
-    """Seconds: decaying-average TTFT plus expected tokens over decaying-average speed."""
+    """Seconds: decaying-average TTFT plus expected tokens over decaying-average speed,
+    stretched by the requests already queued per slot (:func:`estimate_latency`)."""
 
     @property
     def is_local(self) -> bool:
         return "local" in self.tags
+
+    @property
+    def saturated(self) -> bool:
+        """Every slot of a known capacity (``slots_total`` or ``max_concurrency``) is busy:
+        a new request would queue. ``False`` when the capacity is unknown."""
+        known = self.health.slots_total or self.limits.max_concurrency
+        return known is not None and self.load >= 1.0
+
+    @property
+    def load(self) -> float:
+        """Requests already in flight per parallel slot (:func:`queue_per_slot`)."""
+        return queue_per_slot(self.health, self.limits.max_concurrency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +92,34 @@ class RoutingContext:
     budget_remaining: float | None = None
     """USD left in the router's budget period; ``None`` without a budget."""
     stream: bool = False
+    time_left: float | None = None
+    """Seconds until the request's deadline (``None``: no deadline known, e.g. ``explain``)."""
 
 
-def estimate_latency(health: HealthSnapshot, output_tokens: int) -> float | None:
+def queue_per_slot(health: HealthSnapshot, max_concurrency: int | None = None) -> float:
+    """How many requests are ahead of a new one per parallel slot of the deployment.
+
+    Busy is the larger of what this router has in flight and what the server last said it
+    is processing (other clients count too); slots are the server's own ``slots_total``,
+    else the deployment's ``max_concurrency``, else 1 (unknown capacity: plain
+    least-outstanding-requests). 0 is idle; 1 or more means a new request queues."""
+    slots = health.slots_total or max_concurrency or 1
+    busy = max(health.in_flight, health.slots_busy or 0)
+    return busy / slots
+
+
+def estimate_latency(
+    health: HealthSnapshot, output_tokens: int, max_concurrency: int | None = None
+) -> float | None:
+    """Expected seconds to a complete answer: TTFT + output tokens at the measured speed,
+    times ``1 + queue_per_slot`` (each request ahead per slot costs about one more service
+    time, as in Envoy's least-request weighting); ``None`` before any measurement."""
     if health.ttft_ewma is None:
         return None
+    service = health.ttft_ewma
     if health.tps_ewma:
-        return health.ttft_ewma + output_tokens / health.tps_ewma
-    return health.ttft_ewma
+        service += output_tokens / health.tps_ewma
+    return service * (1.0 + queue_per_slot(health, max_concurrency))
 
 
 def estimate_cost(price: Price | None, prompt_tokens: int, output_tokens: int) -> float | None:

@@ -5,9 +5,10 @@ seeded random generator): it returns every candidate either ranked or rejected w
 reason, which is also what ``router.explain`` prints.
 
 Built-in policies: :func:`ordered` (the default), :func:`lowest_latency`,
-:func:`lowest_cost`, :func:`best_availability`, :func:`local_first`, :func:`cloud_first` and
-:func:`cheapest_under`. Users write their own by combining filters and rankers, or by
-subclassing :class:`Policy`.
+:func:`lowest_cost`, :func:`best_availability`, :func:`local_first`, :func:`cloud_first`,
+:func:`cheapest_under`, :func:`least_busy` and :func:`round_robin`. Each accounts for load
+(requests in flight per slot) as its docstring says. Users write their own by combining
+filters and rankers, or by subclassing :class:`Policy`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from llama_router.routing.filters import Filter, P95TtftBelow, default_filters, 
 from llama_router.routing.rankers import (
     ByAvailability,
     ByCost,
+    ByFreeSlot,
     ByLatency,
+    ByLoad,
     ByPriority,
     CloudFirst,
     LocalFirst,
     Prefer,
     Ranker,
+    RoundRobin,
 )
 
 __all__ = [
@@ -36,10 +40,12 @@ __all__ = [
     "best_availability",
     "cheapest_under",
     "cloud_first",
+    "least_busy",
     "local_first",
     "lowest_cost",
     "lowest_latency",
     "ordered",
+    "round_robin",
 ]
 
 
@@ -145,8 +151,10 @@ class Policy:
 
 
 def ordered() -> Policy:
-    """The deployments in the order given, skipping unhealthy ones (the default)."""
-    return Policy(ByPriority(), name="ordered")
+    """The deployments in the order given, skipping unhealthy ones (the default). A
+    deployment with no free slot (every slot of known capacity busy) goes after those with
+    one."""
+    return Policy(ByFreeSlot().then(ByPriority()), name="ordered")
 
 
 def lowest_latency(explore: float = 0.1, rng: random.Random | None = None) -> Policy:
@@ -156,12 +164,13 @@ def lowest_latency(explore: float = 0.1, rng: random.Random | None = None) -> Po
 
 
 def lowest_cost() -> Policy:
-    """Cheapest estimated cost for this request; ties go to the faster, then the earlier."""
+    """Cheapest estimated cost for this request; ties go to the faster (queue included),
+    then the earlier."""
     return Policy(ByCost().then(ByLatency()).then(ByPriority()), name="lowest_cost")
 
 
 def best_availability(explore: float = 0.1, rng: random.Random | None = None) -> Policy:
-    """Highest recent success rate; ties go to the faster."""
+    """Highest recent success rate; ties go to the faster (queue included)."""
     return Policy(
         ByAvailability().then(ByLatency()).then(ByPriority()),
         explore=explore,
@@ -171,20 +180,34 @@ def best_availability(explore: float = 0.1, rng: random.Random | None = None) ->
 
 
 def local_first(slow_ttft: float | None = None) -> Policy:
-    """Local engines first, the cloud as fallback. A local engine that is not loaded, or
-    whose p95 TTFT exceeds ``slow_ttft`` seconds, goes after the cloud."""
-    return Policy(LocalFirst(slow_ttft).then(ByPriority()), name="local_first")
+    """Local engines first (least busy first), the cloud as fallback. A local engine that is
+    not loaded, whose p95 TTFT exceeds ``slow_ttft`` seconds, or whose queue would break the
+    request's deadline goes after the cloud (overflow)."""
+    return Policy(LocalFirst(slow_ttft).then(ByLoad()).then(ByPriority()), name="local_first")
 
 
 def cloud_first() -> Policy:
-    """Cloud deployments first (fastest first); local engines are the last resort."""
+    """Cloud deployments first (fastest first, queue included); local engines are the last
+    resort."""
     return Policy(CloudFirst().then(ByLatency()).then(ByPriority()), name="cloud_first")
 
 
 def cheapest_under(p95_ttft: float) -> Policy:
     """The cheapest deployment whose p95 TTFT is under ``p95_ttft`` seconds; if none
-    qualifies, the cheapest of the rest."""
+    qualifies, the cheapest of the rest. Equal prices go to the least busy."""
     return Policy(
-        Prefer(P95TtftBelow(p95_ttft), ByCost().then(ByPriority())),
+        Prefer(P95TtftBelow(p95_ttft), ByCost().then(ByLoad()).then(ByPriority())),
         name=f"cheapest_under({p95_ttft})",
     )
+
+
+def least_busy() -> Policy:
+    """Fewest requests in flight per parallel slot (the server's own busy slots count when
+    it reports more); ties go to the faster, then the earlier."""
+    return Policy(ByLoad().then(ByLatency()).then(ByPriority()), name="least_busy")
+
+
+def round_robin() -> Policy:
+    """Each request starts at the next deployment in the list (healthy ones only); blind to
+    speed and load by design: the baseline the load-aware policies are measured against."""
+    return Policy(RoundRobin().then(ByPriority()), name="round_robin")

@@ -20,12 +20,15 @@ from llama_router.routing.filters import Filter
 __all__ = [
     "ByAvailability",
     "ByCost",
+    "ByFreeSlot",
     "ByLatency",
+    "ByLoad",
     "ByPriority",
     "CloudFirst",
     "LocalFirst",
     "Prefer",
     "Ranker",
+    "RoundRobin",
     "Then",
     "Weighted",
     "WeightedRandom",
@@ -76,10 +79,45 @@ class Then(Ranker):
 
 class ByLatency(Ranker):
     """Expected time to a complete answer: decaying-average TTFT plus the expected output
-    tokens at the decaying-average generation speed."""
+    tokens at the decaying-average generation speed, stretched by the requests queued per
+    slot; equal estimates (e.g. nothing measured yet) go to the less loaded."""
 
     def key(self, ctx: RoutingContext, candidate: Candidate) -> Key:
-        return (_with_prior(ctx, candidate, lambda c: c.est_latency),)
+        return (_with_prior(ctx, candidate, lambda c: c.est_latency), candidate.load)
+
+
+class ByLoad(Ranker):
+    """Least busy first: requests in flight per parallel slot (``Candidate.load``: this
+    router's own count, or the server's report of its busy slots when larger)."""
+
+    def key(self, ctx: RoutingContext, candidate: Candidate) -> Key:
+        return (candidate.load,)
+
+
+class ByFreeSlot(Ranker):
+    """Deployments with a free slot first; those whose every slot of known capacity is busy
+    (``Candidate.saturated``) after. Capacity unknown counts as free."""
+
+    def key(self, ctx: RoutingContext, candidate: Candidate) -> Key:
+        return (1.0 if candidate.saturated else 0.0,)
+
+
+class RoundRobin(Ranker):
+    """Each decision starts one deployment further along the list than the last (by
+    ``Candidate.index``), wrapping around; deployments filtered out are passed over.
+
+    Stateful by design: a decision is recognised as a new :class:`RoutingContext`."""
+
+    def __init__(self) -> None:
+        self._turn = -1
+        self._ctx: RoutingContext | None = None
+
+    def key(self, ctx: RoutingContext, candidate: Candidate) -> Key:
+        if ctx is not self._ctx:
+            self._ctx = ctx
+            self._turn += 1
+        n = max(len(ctx.candidates), candidate.index + 1)
+        return (float((candidate.index - self._turn) % n),)
 
 
 class ByCost(Ranker):
@@ -113,7 +151,9 @@ class ByPriority(Ranker):
 
 class LocalFirst(Ranker):
     """Local deployments first; cloud ones after. A local deployment that is known not to be
-    loaded (a cold load ahead) or whose p95 TTFT exceeds ``slow_ttft`` goes after the cloud."""
+    loaded (a cold load ahead), whose p95 TTFT exceeds ``slow_ttft``, or that is saturated
+    (no free slot) with a queue that would not be served before the request's deadline
+    (expected latency past ``RoutingContext.time_left``) goes after the cloud."""
 
     def __init__(self, slow_ttft: float | None = None) -> None:
         self.slow_ttft = slow_ttft
@@ -123,7 +163,14 @@ class LocalFirst(Ranker):
             return (1.0,)
         health = candidate.health
         slow = self.slow_ttft is not None and (health.ttft_p95 or 0.0) > self.slow_ttft
-        return (2.0,) if slow or health.loaded is False else (0.0,)
+        return (2.0,) if slow or health.loaded is False or _overflows(ctx, candidate) else (0.0,)
+
+
+def _overflows(ctx: RoutingContext, candidate: Candidate) -> bool:
+    """Saturated, and its queue would break the deadline."""
+    late = candidate.est_latency
+    left = ctx.time_left
+    return candidate.load >= 1.0 and late is not None and left is not None and late > left
 
 
 class CloudFirst(Ranker):

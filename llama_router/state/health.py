@@ -19,7 +19,7 @@ without being counted as unhealthy.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from llama_router.ratelimits import RateLimitInfo
@@ -90,6 +90,12 @@ class HealthSnapshot:
     loaded: bool | None = None
     """From health probes and cold starts: ``False`` means the first call pays a cold load."""
     last_error: str | None = None
+    in_flight: int = 0
+    """Requests this router has sent to the deployment and not yet seen end."""
+    slots_total: int | None = None
+    """Parallel slots the server reports (llama.cpp ``/props`` ``total_slots``)."""
+    slots_busy: int | None = None
+    """Slots the server last reported processing (llama.cpp ``/slots``), from any client."""
 
     def available(self, now: float) -> bool:
         """Whether a request may be sent now (a half-open circuit admits one probe)."""
@@ -115,6 +121,7 @@ class HealthRecord:
         "context_window",
         "cooldown_until",
         "failures",
+        "in_flight",
         "last_error",
         "loaded",
         "open_for",
@@ -122,6 +129,8 @@ class HealthRecord:
         "probe_in_flight",
         "quota_low_until",
         "samples",
+        "slots_busy",
+        "slots_total",
         "successes",
         "token_quota",
         "tps_ewma",
@@ -148,6 +157,9 @@ class HealthRecord:
         self.context_window: int | None = None
         self.loaded: bool | None = None
         self.last_error: str | None = None
+        self.in_flight = 0
+        self.slots_total: int | None = None
+        self.slots_busy: int | None = None
         self._dirty = True
         self._snapshot = _FRESH
 
@@ -285,6 +297,12 @@ class HealthRecord:
             self.loaded = loaded
             self._dirty = True
 
+    def observe_slots(self, total: int | None, busy: int | None) -> None:
+        """The server's own report of its parallel slots (``None``: not reported)."""
+        if (total, busy) != (self.slots_total, self.slots_busy):
+            self.slots_total, self.slots_busy = total, busy
+            self._dirty = True
+
     # -- reading ---------------------------------------------------------------------------
 
     def snapshot(self, now: float) -> HealthSnapshot:
@@ -292,6 +310,8 @@ class HealthRecord:
         self._advance(now)
         quota_low = now < self.quota_low_until
         if not self._dirty and self._snapshot.quota_low == quota_low:
+            if self._snapshot.in_flight != self.in_flight:  # O(1): no re-sorting per request
+                self._snapshot = replace(self._snapshot, in_flight=self.in_flight)
             return self._snapshot
         p50 = p95 = None
         if self._ttfts:
@@ -321,6 +341,9 @@ class HealthRecord:
             context_window=self.context_window,
             loaded=self.loaded,
             last_error=self.last_error,
+            in_flight=self.in_flight,
+            slots_total=self.slots_total,
+            slots_busy=self.slots_busy,
         )
         self._dirty = False
         return self._snapshot

@@ -93,6 +93,17 @@ class InMemoryStore(StateStore):
     async def learn_token_quota(self, name: str, tokens: int) -> None:
         self.record(name).learn_token_quota(tokens)
 
+    async def begin(self, name: str) -> None:
+        self.record(name).in_flight += 1
+
+    async def end(self, name: str) -> None:
+        record = self.record(name)
+        if record.in_flight > 0:
+            record.in_flight -= 1
+
+    async def observe_slots(self, name: str, total: int | None, busy: int | None) -> None:
+        self.record(name).observe_slots(total, busy)
+
     async def try_acquire(
         self, name: str, now: float, limits: Limits, tokens: int
     ) -> Ticket | float:

@@ -106,6 +106,22 @@ class StateStore(ABC):
         ``tokens``; its snapshots carry it as ``token_quota`` from now on."""
 
     @abstractmethod
+    async def begin(self, name: str) -> None:
+        """A request is being sent to ``name``: its snapshots count it in ``in_flight``
+        until the matching :meth:`end`. Called once per attempt, on the hot path: O(1)."""
+
+    @abstractmethod
+    async def end(self, name: str) -> None:
+        """The attempt counted by :meth:`begin` ended (answered, failed or cancelled); every
+        ``begin`` has exactly one ``end``. ``in_flight`` never goes below zero."""
+
+    @abstractmethod
+    async def observe_slots(self, name: str, total: int | None, busy: int | None) -> None:
+        """``name`` reported ``total`` parallel slots, ``busy`` of them processing (from any
+        client; ``None``: not reported); its snapshots carry them as ``slots_total`` and
+        ``slots_busy`` until the next report."""
+
+    @abstractmethod
     async def try_acquire(
         self, name: str, now: float, limits: Limits, tokens: int
     ) -> Ticket | float:

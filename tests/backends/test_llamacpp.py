@@ -467,6 +467,7 @@ class TestHealth:
         health = mock_http.get(f"{BASE}/health").mock(
             return_value=httpx.Response(200, json={"status": "ok"})
         )
+        mock_http.get(f"{BASE}/slots").mock(side_effect=httpx.ConnectError)  # --no-slots
         models = mock_http.get(f"{BASE}/v1/models").mock(
             return_value=httpx.Response(200, json=payload("models.json"))
         )
@@ -481,8 +482,53 @@ class TestHealth:
         report = (await router.health())[NAME]
 
         assert (report.ok, report.loaded, report.context_window) == (True, True, 4096)
+        assert (report.slots_total, report.slots_busy) == (2, None)
         assert health.call_count == 1
         assert not models.called
+
+    @pytest.mark.parametrize(
+        ("slots", "props", "expected"),
+        [
+            (
+                httpx.Response(200, json=[{"id": 0, "is_processing": True}, {"id": 1}]),
+                None,
+                (2, 1),
+            ),
+            (
+                httpx.Response(200, json=[{"id": i, "is_processing": False} for i in range(4)]),
+                None,
+                (4, 0),
+            ),
+            # --no-slots: /slots refused, the capacity alone from /props
+            (httpx.Response(501), httpx.Response(200, json={"total_slots": 3}), (3, None)),
+            (httpx.Response(404), httpx.Response(200, json={"total_slots": 0}), (None, None)),
+            (httpx.Response(200, content=b"not json"), httpx.Response(500), (None, None)),
+            (httpx.Response(200, json=[]), httpx.Response(200, json={}), (None, None)),
+            (
+                httpx.Response(200, json=[1, 2]),
+                httpx.Response(200, json={"total_slots": True}),
+                (None, None),
+            ),
+        ],
+    )
+    async def test_health_reports_the_servers_slots(
+        self,
+        mock_http: respx.MockRouter,
+        make_router: Any,
+        slots: httpx.Response,
+        props: httpx.Response | None,
+        expected: tuple[int | None, int | None],
+    ) -> None:
+        mock_http.get(f"{BASE}/health").mock(return_value=httpx.Response(200, json={}))
+        mock_http.get(f"{BASE}/slots").mock(return_value=slots)
+        if props is not None:
+            mock_http.get(f"{BASE}/props").mock(return_value=props)
+        router = make_router([llamacpp_deployment()])
+
+        report = (await router.health())[NAME]
+
+        assert report.ok is True
+        assert (report.slots_total, report.slots_busy) == expected
 
     async def test_health_503_while_loading(
         self, mock_http: respx.MockRouter, make_router: Any

@@ -90,6 +90,9 @@ def make_candidate(
     token_quota: int | None = None,
     loaded: bool | None = None,
     last_error: str | None = None,
+    in_flight: int = 0,
+    slots_total: int | None = None,
+    slots_busy: int | None = None,
     unsupported: str | None = None,
     limits: Limits | None = None,
     capabilities: Capabilities | None = None,
@@ -122,6 +125,9 @@ def make_candidate(
             token_quota=token_quota,
             loaded=loaded,
             last_error=last_error,
+            in_flight=in_flight,
+            slots_total=slots_total,
+            slots_busy=slots_busy,
         )
     resolved_price = _as_price(price)
     return Candidate(
@@ -137,7 +143,7 @@ def make_candidate(
         health=health,
         unsupported=unsupported,
         est_cost=estimate_cost(resolved_price, prompt_tokens, output_tokens),
-        est_latency=estimate_latency(health, output_tokens),
+        est_latency=estimate_latency(health, output_tokens, (limits or Limits()).max_concurrency),
     )
 
 
@@ -150,6 +156,7 @@ def make_context(
     budget_remaining: float | None = None,
     request: ChatRequest | None = None,
     stream: bool = False,
+    time_left: float | None = None,
 ) -> RoutingContext:
     """A routing context; token counts default to the request's estimate and its
     ``max_tokens`` (else :data:`DEFAULT_OUTPUT_TOKENS`), as the router computes them."""
@@ -161,7 +168,7 @@ def make_context(
         dataclasses.replace(
             c,
             est_cost=estimate_cost(c.price, prompt, output_tokens),
-            est_latency=estimate_latency(c.health, output_tokens),
+            est_latency=estimate_latency(c.health, output_tokens, c.limits.max_concurrency),
         )
         for c in candidates
     )
@@ -173,6 +180,7 @@ def make_context(
         output_tokens=output_tokens,
         budget_remaining=budget_remaining,
         stream=stream,
+        time_left=time_left,
     )
 
 

@@ -63,7 +63,7 @@ def test_filtered_candidates_are_rejected_with_reasons() -> None:
         "dear": "estimated $0.100000 exceeds the $0.050000 budget left",
     }
     assert [r.candidate.name for r in decision.rejected] == ["open", "no_tools", "tiny", "dear"]
-    assert decision.keys == (pytest.approx((0.3, 5.0)), pytest.approx((0.9, 1.0)))
+    assert decision.keys == (pytest.approx((0.3, 0.0, 5.0)), pytest.approx((0.9, 0.0, 1.0)))
     assert decision.explored is None
 
 
@@ -281,7 +281,7 @@ def test_exploration_puts_a_fresh_candidate_first_about_ten_percent_of_the_time(
         if first == "fresh_bad":
             assert decision.explored == "fresh_bad"
             assert names(decision) == ["fresh_bad", "fast", "mid"]
-            assert decision.keys[0] == pytest.approx((5.0, 2.0))  # keys follow the move
+            assert decision.keys[0] == pytest.approx((5.0, 0.0, 2.0))  # keys follow the move
         else:
             assert decision.explored is None
             assert names(decision) == ["fast", "mid", "fresh_bad"]

@@ -106,9 +106,9 @@ def test_by_latency_gives_unknown_latency_the_median_of_known_ones() -> None:
         ]
     )
     got = keys(ByLatency(), ctx)
-    assert got["a"] == pytest.approx((0.3,))
-    assert got["b"] == pytest.approx((0.5,))  # median(0.3, 0.9, 0.5)
-    assert got["c"] == pytest.approx((0.9,))
+    assert got["a"] == pytest.approx((0.3, 0.0))
+    assert got["b"] == pytest.approx((0.5, 0.0))  # median(0.3, 0.9, 0.5)
+    assert got["c"] == pytest.approx((0.9, 0.0))
     assert order(ByLatency(), ctx) == ["a", "b", "d", "c"]
 
 
@@ -116,9 +116,9 @@ def test_by_latency_median_of_an_even_count_and_of_none() -> None:
     even = make_context(
         [make_candidate("a", ttft=0.2), make_candidate("b", ttft=0.4), make_candidate("new")]
     )
-    assert keys(ByLatency(), even)["new"] == pytest.approx((0.3,))
+    assert keys(ByLatency(), even)["new"] == pytest.approx((0.3, 0.0))
     nothing_known = make_context([make_candidate("x"), make_candidate("y", index=1)])
-    assert keys(ByLatency(), nothing_known) == {"x": (0.0,), "y": (0.0,)}
+    assert keys(ByLatency(), nothing_known) == {"x": (0.0, 0.0), "y": (0.0, 0.0)}
 
 
 def test_by_latency_includes_generation_time_at_the_decaying_speed() -> None:
@@ -127,8 +127,8 @@ def test_by_latency_includes_generation_time_at_the_decaying_speed() -> None:
     long_answer = make_context([quick_start, fast_gen], output_tokens=1000)
     # 0.1 + 1000/100 = 10.1 against 1.0 + 1000/1000 = 2.0
     assert keys(ByLatency(), long_answer) == {
-        "quick_start": pytest.approx((10.1,)),
-        "fast_gen": pytest.approx((2.0,)),
+        "quick_start": pytest.approx((10.1, 0.0)),
+        "fast_gen": pytest.approx((2.0, 0.0)),
     }
     assert order(ByLatency(), long_answer) == ["fast_gen", "quick_start"]
     # 0.1 + 10/100 = 0.2 against 1.0 + 10/1000 = 1.01
@@ -313,9 +313,9 @@ def test_then_breaks_ties_with_the_next_ranker() -> None:
     chained = ByCost().then(ByLatency())
     assert isinstance(chained, Then)
     assert order(chained, ctx) == ["cheapest", "fast_same", "slow_same"]
-    assert keys(chained, ctx)["fast_same"] == pytest.approx((3e-4, 0.2))
+    assert keys(chained, ctx)["fast_same"] == pytest.approx((3e-4, 0.2, 0.0))
     three = Then(ByCost(), ByLatency(), ByPriority())
-    assert keys(three, ctx)["slow_same"] == pytest.approx((3e-4, 0.9, 0.0))
+    assert keys(three, ctx)["slow_same"] == pytest.approx((3e-4, 0.9, 0.0, 0.0))
     assert repr(three) == "ByCost() then ByLatency() then ByPriority()"
 
 
