@@ -165,3 +165,34 @@ async def test_server_not_yet_up_fails_over_then_serves(tiny_model: Path) -> Non
             assert later.deployment == "server"
         finally:
             await asyncio.to_thread(server.stop)
+
+
+async def test_two_servers_with_different_windows_fail_over_by_the_learned_window(
+    tiny_model: Path,
+) -> None:
+    # No context_window is set: the router learns each server's window. The small server's
+    # overflow error says n_ctx=512, so the big one (window not yet known) is tried; the
+    # next long request skips the small one without asking it.
+    # 2,500 characters: ~630 tokens by the router's estimate (4 characters a token), ~2,600
+    # for the tiny model's byte-level tokenizer: over 512, under 8192.
+    long_prompt = [{"role": "user", "content": "word " * 500}]
+    async with (
+        LlamaCppServer(tiny_model, n_ctx=512, n_threads=1) as small,
+        LlamaCppServer(tiny_model, n_ctx=8192, n_threads=1) as big,
+    ):
+        deployments = [
+            Deployment(provider="llamacpp", model=MODEL, name="small", base_url=small.base_url),
+            Deployment(provider="llamacpp", model=MODEL, name="big", base_url=big.base_url),
+        ]
+        async with Router(deployments, env={}) as router:
+            first = await router.chat(MODEL, long_prompt, max_tokens=8, seed=1)
+            assert first.deployment == "big"
+            windows = {
+                r.deployment: r.context_window for r in (await router.explain(MODEL, HI)).rows
+            }
+            assert windows == {"small": 512, "big": 8192}
+            second = await router.chat(MODEL, long_prompt, max_tokens=8, seed=2)
+    assert [a.deployment for a in second.route] == ["big"]  # small was not asked again
+    # the first request either learned small's window from its error, or (when the one-time
+    # window check answered first) never sent it there at all
+    assert [a.deployment for a in first.route][-1] == "big"
