@@ -10,13 +10,14 @@ replaced by the script.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from llama_router import Deployment, ModelCatalog
+from llama_router import Deployment, ModelCatalog, Router
 from llama_router.backends.base import Backend, BackendResult, HealthReport, StreamItem
 from llama_router.deployments import resolve_deployment
 from llama_router.exceptions import (
@@ -30,6 +31,18 @@ from llama_router.responses import ProviderTimings, TextDelta, Usage
 from llama_router.transport import HttpPool
 
 MODEL = "llama-3.1-8b"
+HI = [{"role": "user", "content": "Say hi."}]
+
+
+def now() -> float:
+    """The event loop's clock (virtual under looptime)."""
+    return asyncio.get_running_loop().time()
+
+
+def router(*backends: Backend, **kw: Any) -> Router:
+    """A router over scripted backends with a seeded random generator."""
+    kw.setdefault("rng", random.Random(1))
+    return Router(list(backends), **kw)
 
 
 @dataclass

@@ -30,20 +30,18 @@ from llama_router.routing import (
 )
 from llama_router.routing.options import Budget, Hedging, RetryPolicy, Timeouts
 from tests.conftest import drain
-from tests.scripted import MODEL, ScriptedBackend, Step, rate_limited, unavailable
+from tests.scripted import (
+    HI,
+    MODEL,
+    ScriptedBackend,
+    Step,
+    now,
+    rate_limited,
+    router,
+    unavailable,
+)
 
 pytestmark = pytest.mark.looptime
-
-HI = [{"role": "user", "content": "Say hi."}]
-
-
-def now() -> float:
-    return asyncio.get_running_loop().time()
-
-
-def router(*backends: ScriptedBackend, **kw: Any) -> Router:
-    kw.setdefault("rng", random.Random(1))
-    return Router(list(backends), **kw)
 
 
 async def collect(r: Router, **settings: Any) -> tuple[list[str], Any]:

@@ -7,7 +7,6 @@ attempts, the hedge-race tie, the half-open probe given back)."""
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
 
 import pytest
@@ -32,20 +31,18 @@ from llama_router.routing import (
     ordered,
 )
 from llama_router.routing.options import Hedging, RetryPolicy, Timeouts
-from tests.scripted import MODEL, ScriptedBackend, Step, rate_limited, unavailable
+from tests.scripted import (
+    HI,
+    MODEL,
+    ScriptedBackend,
+    Step,
+    now,
+    rate_limited,
+    router,
+    unavailable,
+)
 
 pytestmark = pytest.mark.looptime
-
-HI = [{"role": "user", "content": "Say hi."}]
-
-
-def now() -> float:
-    return asyncio.get_running_loop().time()
-
-
-def router(*backends: ScriptedBackend, **kw: Any) -> Router:
-    kw.setdefault("rng", random.Random(1))
-    return Router(list(backends), **kw)
 
 
 async def collect(r: Router) -> Any:
