@@ -32,6 +32,7 @@ from llama_router.exceptions import ConfigurationError, MissingCredentialsError,
 from llama_router.providers import (
     BUILTIN_PROVIDERS,
     ProviderOptions,
+    ProviderSpec,
     provider_names,
     provider_spec,
     providers_with_option,
@@ -274,78 +275,17 @@ def resolve_deployment(
     environ = os.environ if env is None else env
     provider = deployment.provider
     spec = provider_spec(provider)
-    try:
-        model = catalog.canonical(deployment.model)
-    except UnknownModelError:
-        if not spec.any_model:
-            raise
-        model = deployment.model  # self-hosted engines may serve any model under any name
-
-    entry = catalog.lookup(provider, model, deployment.model_id)
-    if entry is not None and entry.status == "retired":
-        raise ConfigurationError(
-            f"{provider} model id {entry.model_id!r} is retired ({entry.notes}). "
-            f"Remove model_id to use the current id for {model!r}, or pick another provider."
-        )
-    model_id = deployment.model_id or (entry.model_id if entry else None)
-    if model_id is None:
-        if spec.any_model:
-            model_id = model
-        else:
-            retired = catalog.retired_ids(provider, model)
-            why = f" (its ids {', '.join(retired)} are retired)" if retired else ""
-            raise UnknownModelError(
-                f"{provider} has no catalog id for {model!r}{why}. Pass model_id=... to use "
-                "an id the catalog does not know, or choose another provider."
-            )
-
-    api_key = deployment.api_key
-    if api_key is None and spec.key_env is not None:
-        value = environ.get(spec.key_env)
-        if value:
-            api_key = SecretStr(value)
-        elif spec.key_required:
-            raise MissingCredentialsError(
-                f"{provider} needs an API key: set the {spec.key_env} environment variable or "
-                f"pass Deployment(provider={provider!r}, api_key=...)."
-            )
-
+    model, model_id, entry = _model_and_id(deployment, spec, catalog)
+    api_key = _api_key(deployment, spec, environ)
     base_url = (
         deployment.base_url
         or _host_url(environ.get(spec.base_url_env) if spec.base_url_env else None)
         or spec.base_url
     )
-
-    price = entry.price if entry else None
-    if deployment.input_price_per_mtok is not None and deployment.output_price_per_mtok is not None:
-        price = Price(
-            input_per_mtok=deployment.input_price_per_mtok,
-            output_per_mtok=deployment.output_price_per_mtok,
-            as_of=date.today(),
-            source="deployment configuration",
-        )
-    elif price is None and spec.locality == "local":
-        price = Price(
-            input_per_mtok=0, output_per_mtok=0, as_of=date.today(), source="local engine"
-        )
-
-    if (
-        base_url is not None
-        and base_url.lower().startswith("http://")
-        and api_key is not None
-        and not _is_loopback(base_url)
-        and not deployment.allow_insecure_http
-    ):
-        raise ConfigurationError(
-            f"{provider} base_url {_origin(base_url)} is plain http://: the API key would be "
-            "sent in clear text. Use https://, or set allow_insecure_http=True if the network "
-            "is trusted."
-        )
-
+    _refuse_clear_text_keys(deployment, base_url, api_key)
     is_local = spec.locality == "local" or (
         spec.locality == "loopback" and base_url is not None and _is_loopback(base_url)
     )
-    tags = frozenset({*deployment.tags, "local" if is_local else "cloud"})
     options = deployment.options
     return Target(
         name=deployment.name or f"{provider}/{model_id}",
@@ -359,8 +299,8 @@ def resolve_deployment(
         # A local server runs with the window it was launched with, not the model's maximum:
         # unknown until set here or learned (llama.cpp /props, Ollama /api/ps, n_ctx errors).
         or (entry.context_window if entry and not is_local else None),
-        price=price,
-        tags=tags,
+        price=_price(deployment, spec, entry),
+        tags=frozenset({*deployment.tags, "local" if is_local else "cloud"}),
         timeout=deployment.timeout,
         connect_timeout=deployment.connect_timeout,
         max_concurrency=deployment.max_concurrency,
@@ -369,6 +309,87 @@ def resolve_deployment(
         options=options,
         catalog_entry=entry,
     )
+
+
+def _model_and_id(
+    deployment: Deployment, spec: ProviderSpec, catalog: ModelCatalog
+) -> tuple[str, str, CatalogEntry | None]:
+    """The canonical model name, the provider's id for it, and its catalog entry."""
+    provider = deployment.provider
+    try:
+        model = catalog.canonical(deployment.model)
+    except UnknownModelError:
+        if not spec.any_model:
+            raise
+        model = deployment.model  # self-hosted engines may serve any model under any name
+    entry = catalog.lookup(provider, model, deployment.model_id)
+    if entry is not None and entry.status == "retired":
+        raise ConfigurationError(
+            f"{provider} model id {entry.model_id!r} is retired ({entry.notes}). "
+            f"Remove model_id to use the current id for {model!r}, or pick another provider."
+        )
+    model_id = deployment.model_id or (entry.model_id if entry else None)
+    if model_id is None:
+        if not spec.any_model:
+            retired = catalog.retired_ids(provider, model)
+            why = f" (its ids {', '.join(retired)} are retired)" if retired else ""
+            raise UnknownModelError(
+                f"{provider} has no catalog id for {model!r}{why}. Pass model_id=... to use "
+                "an id the catalog does not know, or choose another provider."
+            )
+        model_id = model
+    return model, model_id, entry
+
+
+def _api_key(
+    deployment: Deployment, spec: ProviderSpec, environ: Mapping[str, str]
+) -> SecretStr | None:
+    """The deployment's key, else the provider's key variable; a cloud provider needs one."""
+    if deployment.api_key is not None or spec.key_env is None:
+        return deployment.api_key
+    value = environ.get(spec.key_env)
+    if value:
+        return SecretStr(value)
+    if spec.key_required:
+        raise MissingCredentialsError(
+            f"{spec.name} needs an API key: set the {spec.key_env} environment variable or "
+            f"pass Deployment(provider={spec.name!r}, api_key=...)."
+        )
+    return None
+
+
+def _price(deployment: Deployment, spec: ProviderSpec, entry: CatalogEntry | None) -> Price | None:
+    """The deployment's own prices, else the catalog's; a local engine is free."""
+    if deployment.input_price_per_mtok is not None and deployment.output_price_per_mtok is not None:
+        return Price(
+            input_per_mtok=deployment.input_price_per_mtok,
+            output_per_mtok=deployment.output_price_per_mtok,
+            as_of=date.today(),
+            source="deployment configuration",
+        )
+    if entry is not None and entry.price is not None:
+        return entry.price
+    if spec.locality == "local":
+        return Price(input_per_mtok=0, output_per_mtok=0, as_of=date.today(), source="local engine")
+    return None
+
+
+def _refuse_clear_text_keys(
+    deployment: Deployment, base_url: str | None, api_key: SecretStr | None
+) -> None:
+    """A key never goes over plain HTTP to another host unless the user says so."""
+    if (
+        base_url is not None
+        and base_url.lower().startswith("http://")
+        and api_key is not None
+        and not _is_loopback(base_url)
+        and not deployment.allow_insecure_http
+    ):
+        raise ConfigurationError(
+            f"{deployment.provider} base_url {_origin(base_url)} is plain http://: the API key "
+            "would be sent in clear text. Use https://, or set allow_insecure_http=True if the "
+            "network is trusted."
+        )
 
 
 def _host_url(value: str | None) -> str | None:
