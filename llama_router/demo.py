@@ -17,7 +17,7 @@ import random
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from llama_router.deployments import Deployment
 from llama_router.exceptions import LlamaRouterError, MissingDependencyError
@@ -25,6 +25,9 @@ from llama_router.responses import ChatResponse
 from llama_router.router import Router
 from llama_router.routing.options import RetryPolicy, Timeouts
 from llama_router.routing.policy import Policy, lowest_latency, ordered
+
+if TYPE_CHECKING:
+    from llama_router.testing.servers import LlamaCppServer
 
 __all__ = ["run_demo"]
 
@@ -128,25 +131,7 @@ def _router(deployments: list[Deployment], policy: Policy, env: Mapping[str, str
 
 async def run_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
     """The demo; see the module docstring."""
-    from llama_router.testing.servers import LlamaCppServer
-
-    if args.model_path:
-        model_path = Path(args.model_path)
-        print(f"Using your model {model_path}.", file=out)
-    else:
-        from llama_router.testing.tiny_model import write_tiny_llama
-
-        model_path = _tiny_model_path()
-        if not model_path.exists():
-            write_tiny_llama(model_path)
-        print(
-            f"Using the tiny test model {model_path} ({model_path.stat().st_size // 1024} KB).\n"
-            "It has random weights: its answers are NOISE. The routing, timings and failover "
-            "below are real.\nTo use a real model, change one thing:\n"
-            "  llama-router demo --model-path ~/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf\n"
-            "  llama-router demo --ollama llama3.1:8b      (a running Ollama)",
-            file=out,
-        )
+    model_path = _model(args, out)
     deployments = [
         Deployment(
             provider="embedded",
@@ -156,26 +141,7 @@ async def run_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
             num_ctx=2048,
         )
     ]
-    server: LlamaCppServer | None = None
-    try:
-        server = LlamaCppServer(model_path, n_ctx=4096, n_parallel=2)  # 2 slots of 2048
-        print(
-            f"\nStarting a llama.cpp server (upstream, via xllamacpp) on {server.base_url} ...",
-            file=out,
-        )
-        await server.__aenter__()
-        deployments.insert(
-            0,
-            Deployment(
-                provider="llamacpp",
-                model=MODEL,
-                name="llama.cpp-server",
-                base_url=server.base_url,  # no context_window: the router learns it
-            ),
-        )
-    except (MissingDependencyError, LlamaRouterError) as error:
-        print(f"  (no llama.cpp server: {error}; continuing with the embedded engine)", file=out)
-        server = None
+    server = await _start_server(model_path, deployments, out)
     if args.ollama:
         deployments.insert(
             0, Deployment(provider="ollama", model=MODEL, name="ollama", model_id=args.ollama)
@@ -185,39 +151,16 @@ async def run_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
     seen: list[ChatResponse] = []
     try:
         async with _router(deployments, ordered(), env) as router:
-            await _round(
-                router,
-                "Policy 'ordered' (first deployment first, the rest as fallback):",
-                args.requests,
-                out,
-                seen,
-            )
+            title = "Policy 'ordered' (first deployment first, the rest as fallback):"
+            await _round(router, title, args.requests, out, seen)
         explore = lowest_latency(explore=0.5, rng=random.Random(0))  # reproducible runs
         async with _router(deployments, explore, env) as router:
-            await _round(
-                router,
-                "Policy 'lowest_latency' (learns which engine answers fastest):",
-                args.requests,
-                out,
-                seen,
-            )
+            title = "Policy 'lowest_latency' (learns which engine answers fastest):"
+            await _round(router, title, args.requests, out, seen)
             await _windows(router, out)
             await _burst(router, args.requests * 4, out)
             if server is not None:
-                print("\nStopping the llama.cpp server to show a failover...", file=out)
-                await asyncio.to_thread(server.kill)
-                fallback = _router(deployments, ordered(), env)
-                question = [{"role": "user", "content": QUESTIONS[0]}]
-                async with fallback, fallback.stream(MODEL, question, max_tokens=24) as stream:
-                    response = await stream.get_response()
-                seen.append(response)
-                print(_line(response), file=out)
-                for attempt in response.route:
-                    print(
-                        f"    route: {attempt.deployment:<18} {attempt.outcome:<6} "
-                        f"{attempt.error or ''} {attempt.elapsed_s * 1000:.1f} ms",
-                        file=out,
-                    )
+                await _failover(server, deployments, env, out, seen)
     finally:
         if server is not None:
             await asyncio.to_thread(server.stop)
@@ -228,3 +171,77 @@ async def run_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO
         file=out,
     )
     return 0
+
+
+def _model(args: argparse.Namespace, out: TextIO) -> Path:
+    """The user's model, or the tiny test model (written once, in the cache)."""
+    if args.model_path:
+        print(f"Using your model {args.model_path}.", file=out)
+        return Path(args.model_path)
+    from llama_router.testing.tiny_model import write_tiny_llama
+
+    model_path = _tiny_model_path()
+    if not model_path.exists():
+        write_tiny_llama(model_path)
+    print(
+        f"Using the tiny test model {model_path} ({model_path.stat().st_size // 1024} KB).\n"
+        "It has random weights: its answers are NOISE. The routing, timings and failover "
+        "below are real.\nTo use a real model, change one thing:\n"
+        "  llama-router demo --model-path ~/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf\n"
+        "  llama-router demo --ollama llama3.1:8b      (a running Ollama)",
+        file=out,
+    )
+    return model_path
+
+
+async def _start_server(
+    model_path: Path, deployments: list[Deployment], out: TextIO
+) -> LlamaCppServer | None:
+    """Upstream llama.cpp's server on loopback, put first in ``deployments``; ``None`` if it
+    cannot start (the demo goes on with the embedded engine)."""
+    from llama_router.testing.servers import LlamaCppServer
+
+    try:
+        server = LlamaCppServer(model_path, n_ctx=4096, n_parallel=2)  # 2 slots of 2048
+        print(
+            f"\nStarting a llama.cpp server (upstream, via xllamacpp) on {server.base_url} ...",
+            file=out,
+        )
+        await server.__aenter__()
+    except (MissingDependencyError, LlamaRouterError) as error:
+        print(f"  (no llama.cpp server: {error}; continuing with the embedded engine)", file=out)
+        return None
+    deployments.insert(
+        0,
+        Deployment(
+            provider="llamacpp",
+            model=MODEL,
+            name="llama.cpp-server",
+            base_url=server.base_url,  # no context_window: the router learns it
+        ),
+    )
+    return server
+
+
+async def _failover(
+    server: LlamaCppServer,
+    deployments: list[Deployment],
+    env: Mapping[str, str],
+    out: TextIO,
+    seen: list[ChatResponse],
+) -> None:
+    """Kill the server and show the next request's route."""
+    print("\nStopping the llama.cpp server to show a failover...", file=out)
+    await asyncio.to_thread(server.kill)
+    fallback = _router(deployments, ordered(), env)
+    question = [{"role": "user", "content": QUESTIONS[0]}]
+    async with fallback, fallback.stream(MODEL, question, max_tokens=24) as stream:
+        response = await stream.get_response()
+    seen.append(response)
+    print(_line(response), file=out)
+    for attempt in response.route:
+        print(
+            f"    route: {attempt.deployment:<18} {attempt.outcome:<6} "
+            f"{attempt.error or ''} {attempt.elapsed_s * 1000:.1f} ms",
+            file=out,
+        )
