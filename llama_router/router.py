@@ -104,22 +104,7 @@ class Router:
         self.catalog = catalog or ModelCatalog.default()
         self._clock = clock or _loop_time
         self._pool = HttpPool(transport)
-        backends: list[Backend] = []
-        for item in deployments:
-            if isinstance(item, Backend):
-                backends.append(item)
-            else:
-                target = resolve_deployment(item, self.catalog, env)
-                backends.append(create_backend(target, self._pool, self._clock))
-        if not backends:
-            raise ConfigurationError("Router needs at least one deployment")
-        names = [b.target.name for b in backends]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ConfigurationError(
-                f"deployment names must be unique; repeated: {', '.join(duplicates)}. "
-                "Give each Deployment its own name=..."
-            )
+        backends = self._build(deployments, env)
         self._backends: tuple[Backend, ...] = tuple(backends)
         self._models = tuple(dict.fromkeys(b.target.model for b in backends))
         health_config = health or HealthConfig()
@@ -151,6 +136,28 @@ class Router:
         )
         self._discovery: asyncio.Task[None] | None = None
         self._closed = False
+
+    def _build(
+        self, deployments: Iterable[Deployment | Backend], env: Mapping[str, str] | None
+    ) -> list[Backend]:
+        """One backend per deployment (a Backend given as it is), names unique."""
+        backends: list[Backend] = []
+        for item in deployments:
+            if isinstance(item, Backend):
+                backends.append(item)
+            else:
+                target = resolve_deployment(item, self.catalog, env)
+                backends.append(create_backend(target, self._pool, self._clock))
+        if not backends:
+            raise ConfigurationError("Router needs at least one deployment")
+        names = [b.target.name for b in backends]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigurationError(
+                f"deployment names must be unique; repeated: {', '.join(duplicates)}. "
+                "Give each Deployment its own name=..."
+            )
+        return backends
 
     @classmethod
     def from_config(cls, config: str | Path | RouterConfig, **overrides: Any) -> Router:
