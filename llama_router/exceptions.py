@@ -119,10 +119,13 @@ class ProviderError(LlamaRouterError):
         rate_limits: the rate-limit headers of the failing response, parsed.
         provenance: the provider's request id (and region, build) of the failing reply,
             from its headers, when it sent them: what to quote to the provider's support.
+        completion_tokens: tokens the failed attempt had already received (a non-streamed
+            call read from a stream that broke mid-answer); recorded as the attempt's usage.
     """
 
     #: Whether retrying the same deployment may succeed.
     transient: bool = False
+    completion_tokens: int = 0
 
     def __init__(
         self,

@@ -28,6 +28,7 @@ from llama_router import (
     UnknownModelError,
 )
 
+from .backends._wire import chat_as_sse, sse_response
 from .conftest import USER_HI, FakeClock, RouterFactory, drain, sse, text_of
 
 A = "http://127.0.0.1:8081"
@@ -54,6 +55,12 @@ def completion(text: str, prompt_tokens: int = 5, completion_tokens: int = 2) ->
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
+
+
+def answered(text: str, prompt_tokens: int = 5, completion_tokens: int = 2) -> httpx.Response:
+    """llama.cpp's reply to a chat: :func:`completion` as its SSE chunks (a non-streamed chat
+    is sent to llama.cpp as a stream, so cancelling it stops the server generating)."""
+    return sse_response(chat_as_sse(completion(text, prompt_tokens, completion_tokens)))
 
 
 def chunk(content: str | None = None, finish: str | None = None) -> str:
@@ -84,9 +91,7 @@ async def test_fails_over_in_order_and_records_the_route(
     first = mock_http.post(f"{A}/v1/chat/completions").mock(
         return_value=err(503, "unavailable_error", "Loading model")
     )
-    second = mock_http.post(f"{B}/v1/chat/completions").mock(
-        return_value=httpx.Response(200, json=completion("from B"))
-    )
+    second = mock_http.post(f"{B}/v1/chat/completions").mock(return_value=answered("from B"))
     router = make_router([cpp(A, "a"), cpp(B, "b")])
 
     reply = await router.chat("llama-3.1-8b", USER_HI)
@@ -106,9 +111,7 @@ async def test_invalid_request_is_raised_without_failover(
     mock_http.post(f"{A}/v1/chat/completions").mock(
         return_value=err(400, "invalid_request_error", "bad grammar")
     )
-    second = mock_http.post(f"{B}/v1/chat/completions").mock(
-        return_value=httpx.Response(200, json=completion("never"))
-    )
+    second = mock_http.post(f"{B}/v1/chat/completions").mock(return_value=answered("never"))
     router = make_router([cpp(A, "a"), cpp(B, "b")])
 
     with pytest.raises(InvalidRequestError) as info:
@@ -131,9 +134,7 @@ async def test_context_length_fails_over_only_to_larger_windows(
     )
     small = mock_http.post(f"{A}/v1/chat/completions").mock(return_value=too_small)
     same = mock_http.post(f"{B}/v1/chat/completions").mock(return_value=too_small)
-    large = mock_http.post(f"{C}/v1/chat/completions").mock(
-        return_value=httpx.Response(200, json=completion("fits"))
-    )
+    large = mock_http.post(f"{C}/v1/chat/completions").mock(return_value=answered("fits"))
     router = make_router(
         [
             cpp(A, "a", context_window=8192),
@@ -182,9 +183,7 @@ async def test_unsupported_feature_skips_to_a_capable_deployment(
     mock_http: respx.MockRouter, make_router: RouterFactory
 ) -> None:
     replicate = mock_http.post(url__startswith="https://api.replicate.com/")
-    local = mock_http.post(f"{A}/v1/chat/completions").mock(
-        return_value=httpx.Response(200, json=completion('{"ok": true}'))
-    )
+    local = mock_http.post(f"{A}/v1/chat/completions").mock(return_value=answered('{"ok": true}'))
     router = make_router(
         [
             Deployment(provider="replicate", model="llama-3-8b"),
@@ -209,7 +208,7 @@ async def test_latency_comes_from_the_injected_clock(
 ) -> None:
     def slow(request: httpx.Request) -> httpx.Response:
         clock.advance(0.25)
-        return httpx.Response(200, json=completion("hi", 10, 4))
+        return answered("hi", 10, 4)
 
     mock_http.post(f"{A}/v1/chat/completions").mock(side_effect=slow)
     router = make_router([cpp(A, "a")], clock=clock)
@@ -233,9 +232,7 @@ async def test_unknown_model_lists_what_is_served(make_router: RouterFactory) ->
 async def test_model_aliases_resolve_to_the_canonical_name(
     mock_http: respx.MockRouter, make_router: RouterFactory
 ) -> None:
-    mock_http.post(f"{A}/v1/chat/completions").mock(
-        return_value=httpx.Response(200, json=completion("ok"))
-    )
+    mock_http.post(f"{A}/v1/chat/completions").mock(return_value=answered("ok"))
     router = make_router([cpp(A, "a")])
     reply = await router.chat("Llama-3.1-8B-Instruct", USER_HI)
     assert reply.model == "llama-3.1-8b"
@@ -266,9 +263,7 @@ async def test_bad_arguments_raise_a_typed_error_naming_the_field(
 async def test_message_objects_and_dicts_are_equivalent(
     mock_http: respx.MockRouter, make_router: RouterFactory
 ) -> None:
-    route = mock_http.post(f"{A}/v1/chat/completions").mock(
-        return_value=httpx.Response(200, json=completion("ok"))
-    )
+    route = mock_http.post(f"{A}/v1/chat/completions").mock(return_value=answered("ok"))
     router = make_router([cpp(A, "a")])
     await router.chat("llama-3.1-8b", [Message.system("Be brief."), Message.user("Hi")])
     await router.chat(
@@ -382,7 +377,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         self.closed = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=completion("ok"))
+        return answered("ok")
 
     async def aclose(self) -> None:
         self.closed += 1

@@ -286,10 +286,16 @@ async def aggregate(
     generates a cancelled non-streamed request to the end), so cancelling the call or a
     deadline cut frees the engine at the next token."""
     result: BackendResult | None = None
+    received = 0  # text chunks (one token each): what a failure mid-answer had cost
     try:
         async for item in stream:
             if isinstance(item, BackendResult):
                 result = item
+            elif isinstance(item, TextDelta):
+                received += 1
+    except ProviderError as exc:
+        exc.completion_tokens = received
+        raise
     finally:
         await stream.aclose()
     if result is None:  # stream parsers end with a result or raise

@@ -6,7 +6,16 @@ Chat goes to the OpenAI-compatible ``/v1/chat/completions``; the reply's ``timin
 (older builds); the shared parser handles both. Health is ``GET /health`` (503 while the
 model loads); servers without it (llama-cpp-python's) fall back to ``GET /v1/models``. A
 healthy server's parallel slots and how many are busy come from ``/slots`` (else ``/props``)
-for load-aware routing.
+for load-aware routing, with each slot's window.
+
+A non-streamed :meth:`LlamaCppBackend.chat` is sent as a stream and aggregated
+(:func:`~llama_router.backends.base.aggregate`), because llama.cpp's server only stops
+generating for a client that leaves a *stream*: measured on upstream's server (xllamacpp
+build 11549), a cancelled or deadline-cut non-streamed request kept its slot busy 17.4 s after
+the client left (generating to the end), while closing a streamed request freed the slot in
+3 ms (at the next token). The reply is the same: text, tool calls, finish reason, ``timings``
+and usage (the last chunk's, asked for with ``stream_options.include_usage``; servers that
+ignore it, like llama-cpp-python's, get usage counted by the router).
 """
 
 from __future__ import annotations
@@ -15,8 +24,9 @@ import json
 
 import httpx
 
-from llama_router.backends.base import HealthReport, error_info
+from llama_router.backends.base import BackendResult, HealthReport, aggregate, error_info
 from llama_router.backends.openai_compatible import OpenAICompatibleBackend
+from llama_router.messages import ChatRequest
 
 __all__ = ["LlamaCppBackend"]
 
@@ -27,6 +37,13 @@ class LlamaCppBackend(OpenAICompatibleBackend):
     provider = "llamacpp"
     chat_path = "/v1/chat/completions"
     models_path = "/v1/models"
+
+    async def chat(self, request: ChatRequest) -> BackendResult:
+        """A stream, aggregated: cancelling the call or a deadline cut closes the stream, and
+        that is what stops llama.cpp's server generating (see the module docstring)."""
+        return await aggregate(
+            self.stream(request), provider=self.provider, deployment=self.target.name
+        )
 
     async def health(self) -> HealthReport:
         try:

@@ -13,7 +13,7 @@ from llama_router.dispatch.recording import record_failure
 from llama_router.dispatch.run import RequestRun, Runtime
 from llama_router.exceptions import DeadlineExceededError, ProviderError, ProviderTimeoutError
 from llama_router.messages import ChatRequest
-from llama_router.responses import Attempt
+from llama_router.responses import Attempt, Usage
 from llama_router.routing.context import DEFAULT_OUTPUT_TOKENS, Candidate, estimate_prompt_tokens
 from llama_router.state import Ticket
 
@@ -72,7 +72,8 @@ async def one_try(
     try:
         return await _send(rt, run, backend, request, opener, start)
     except ProviderError as exc:
-        await record_failure(rt, run, backend, exc, started=start, hedged=hedged)
+        usage = Usage(completion_tokens=exc.completion_tokens)
+        await record_failure(rt, run, backend, exc, started=start, hedged=hedged, usage=usage)
         raise
     except BaseException as exc:
         if isinstance(exc, asyncio.CancelledError) and (hedged or run.hedged):

@@ -42,7 +42,7 @@ from llama_router import (
     StreamInterruptedError,
 )
 from llama_router.backends.base import error_fields
-from tests.backends._wire import MODES, Mode, sent_json
+from tests.backends._wire import MODES, Mode, chat_as_sse, sent_json
 from tests.conftest import RouterFactory, drain, fixture_text, text_of
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}]
@@ -163,6 +163,10 @@ class Case:
         """The exact JSON sent for ``MESSAGES`` with ``SETTINGS``."""
         raise NotImplementedError
 
+    def not_json_chat_reply(self) -> httpx.Response:
+        """A successful chat reply whose body is not JSON (a proxy's HTML page)."""
+        return httpx.Response(200, text=BAD_GATEWAY_HTML, headers={"content-type": "text/html"})
+
 
 class OpenAIShapedCase(Case):
     """The chat-completions wire: one POST, a JSON reply or an SSE stream."""
@@ -171,12 +175,21 @@ class OpenAIShapedCase(Case):
     model_id: ClassVar[str]
     max_tokens_field: ClassVar[str] = "max_tokens"
     stream_options: ClassVar[bool] = True
+    #: A non-streamed chat is sent as a stream and aggregated (llama.cpp: only closing a
+    #: stream stops the server generating): the chat fixture is answered as its SSE chunks.
+    chat_streams: ClassVar[bool] = False
     broken_event = 'data: {"choices":[{"delta":\n\n'
 
     def mock_chat(self, mock: respx.MockRouter) -> respx.Route:
-        return mock.post(self.url).mock(
-            return_value=httpx.Response(200, json=json_fixture(self.chat_fixture))
-        )
+        data = json_fixture(self.chat_fixture)
+        if self.chat_streams:
+            return self.mock_stream(mock, self.stream_reply(chat_as_sse(data)))
+        return mock.post(self.url).mock(return_value=httpx.Response(200, json=data))
+
+    def not_json_chat_reply(self) -> httpx.Response:
+        if self.chat_streams:  # the chat's reply is a stream: an event that is not JSON
+            return self.stream_reply(self.broken_event)
+        return super().not_json_chat_reply()
 
     def expected_body(self, mode: Mode) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -188,7 +201,7 @@ class OpenAIShapedCase(Case):
             "stop": ["</s>"],
             "seed": SEED,
         }
-        if mode == "stream":
+        if mode == "stream" or self.chat_streams:
             body["stream"] = True
             if self.stream_options:
                 body["stream_options"] = {"include_usage": True}
@@ -302,6 +315,7 @@ class LlamaCpp(OpenAIShapedCase):
     url = "http://127.0.0.1:8080/v1/chat/completions"
     chat_fixture = "llamacpp/chat.json"
     stream_fixture = "llamacpp/stream.sse"
+    chat_streams = True
     chat_answer = Answer(
         "Hi! How can I help you today?", 13, 10, "Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf"
     )
@@ -937,8 +951,7 @@ async def test_connection_lost_mid_stream_is_interrupted(
 async def test_chat_body_that_is_not_json_is_malformed(
     mock_http: respx.MockRouter, make_router: RouterFactory, case: Case
 ) -> None:
-    reply = httpx.Response(200, text=BAD_GATEWAY_HTML, headers={"content-type": "text/html"})
-    case.mock_first(mock_http, return_value=reply)
+    case.mock_first(mock_http, return_value=case.not_json_chat_reply())
     router = build_router(make_router, case)
 
     error, wrapped = await failure(router, case, "chat")

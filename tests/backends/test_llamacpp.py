@@ -38,7 +38,9 @@ from tests.backends._wire import (
     MODES,
     MS,
     Mode,
+    answer_chat,
     call,
+    chat_as_sse,
     provider_failure,
     sent_json,
     stream_all,
@@ -103,8 +105,10 @@ def fixture_stream(name: str) -> httpx.Response:
 
 
 def ok_reply(mode: Mode) -> httpx.Response:
+    """A successful reply to a call of ``mode``. Both are streams: a non-streamed chat is
+    sent as a stream (llama.cpp stops generating only when a stream is closed)."""
     if mode == "chat":
-        return httpx.Response(200, json=payload("chat.json"))
+        return sse_reply(chat_as_sse(payload("chat.json")))
     return fixture_stream("stream.sse")
 
 
@@ -125,15 +129,18 @@ def assert_timings(actual: ProviderTimings, timings: dict[str, Any]) -> None:
     )
 
 
-# -- non-streaming replies ----------------------------------------------------------------
+# -- non-streamed replies (read from a stream) ----------------------------------------------
 
 
 class TestChatReply:
+    """``router.chat`` asks llama.cpp for a stream and aggregates it; the mocks answer like
+    the server (:func:`answer_chat`: the fixture's reply as SSE chunks to a streamed request)."""
+
     async def test_text_usage_timings_cost_and_provider_model(
         self, mock_http: respx.MockRouter, make_router: Any
     ) -> None:
         data = payload("chat.json")
-        mock_http.post(CHAT).mock(return_value=httpx.Response(200, json=data))
+        mock_http.post(CHAT).mock(side_effect=answer_chat(data))
         router = make_router([llamacpp_deployment()])
 
         reply = await router.chat(MODEL, USER_HI, max_tokens=64)
@@ -152,7 +159,7 @@ class TestChatReply:
         self, mock_http: respx.MockRouter, make_router: Any
     ) -> None:
         data = payload("chat_length.json")
-        mock_http.post(CHAT).mock(return_value=httpx.Response(200, json=data))
+        mock_http.post(CHAT).mock(side_effect=answer_chat(data))
         router = make_router([llamacpp_deployment()])
 
         reply = await router.chat(MODEL, USER_HI, max_tokens=data["usage"]["completion_tokens"])
@@ -163,7 +170,7 @@ class TestChatReply:
     async def test_tool_calls(self, mock_http: respx.MockRouter, make_router: Any) -> None:
         data = payload("chat_tool_calls.json")
         (wire_call,) = data["choices"][0]["message"]["tool_calls"]
-        mock_http.post(CHAT).mock(return_value=httpx.Response(200, json=data))
+        mock_http.post(CHAT).mock(side_effect=answer_chat(data))
         router = make_router([llamacpp_deployment()])
 
         reply = await router.chat(MODEL, USER_HI, tools=[WEATHER])
@@ -174,6 +181,60 @@ class TestChatReply:
         assert tool_call.id == wire_call["id"]
         assert tool_call.name == wire_call["function"]["name"]
         assert tool_call.arguments == wire_call["function"]["arguments"]
+
+    async def test_sent_as_a_stream_asking_for_usage(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        """Closing a stream is what stops llama.cpp generating for a cancelled call."""
+        route = mock_http.post(CHAT).mock(side_effect=answer_chat(payload("chat.json")))
+        router = make_router([llamacpp_deployment()])
+
+        await router.chat(MODEL, USER_HI, max_tokens=64)
+
+        body = sent_json(route)
+        assert body["stream"] is True
+        assert body["stream_options"] == {"include_usage": True}
+
+    @pytest.mark.parametrize("framing", ["stream_error_data.sse", "stream_error_legacy.sse"])
+    async def test_error_mid_answer_fails_over_and_counts_what_was_received(
+        self, mock_http: respx.MockRouter, make_router: Any, framing: str
+    ) -> None:
+        """No text reached the caller of a non-streamed chat: it fails over, and the failed
+        attempt records the tokens it had received (the server generated them)."""
+        broken = mock_http.post(CHAT).mock(return_value=fixture_stream(framing))
+        mock_http.post(SPARE_CHAT).mock(side_effect=answer_chat(payload("chat.json")))
+        router = make_router([llamacpp_deployment(), spare_deployment()])
+
+        reply = await router.chat(MODEL, USER_HI)
+
+        assert broken.call_count == 1
+        assert reply.text == payload("chat.json")["choices"][0]["message"]["content"]
+        failed, answered = reply.route
+        assert (failed.deployment, failed.outcome, failed.error) == (
+            NAME,
+            "error",
+            "ProviderUnavailableError",
+        )
+        assert failed.usage.completion_tokens == 3  # "Once", " upon", " a"
+        assert (answered.deployment, answered.outcome) == ("llamacpp-spare", "ok")
+
+    async def test_stream_without_usage_counts_the_chunks(
+        self, mock_http: respx.MockRouter, make_router: Any
+    ) -> None:
+        """llama-cpp-python's server ignores ``include_usage``: no usage chunk, one token
+        per content chunk."""
+        wire = fixture_text("llamacpp/stream.sse").splitlines(keepends=True)
+        no_usage = "".join(line for line in wire if '"usage"' not in line)
+        assert '"usage"' not in no_usage
+        assert "[DONE]" in no_usage
+        mock_http.post(CHAT).mock(return_value=sse_reply(no_usage))
+        router = make_router([llamacpp_deployment()])
+
+        reply = await router.chat(MODEL, USER_HI, max_tokens=64)
+
+        assert reply.text == streamed_text("stream.sse")
+        assert reply.finish_reason == "stop"
+        assert reply.usage.completion_tokens == 7  # the content chunks
 
 
 # -- what is sent ---------------------------------------------------------------------------
@@ -431,23 +492,18 @@ class TestMalformed:
     @pytest.mark.parametrize(
         "reply",
         [
+            pytest.param(sse_reply("data: [1, 2]\n\n"), id="not-an-object"),
+            pytest.param(sse_reply('data: {"choices": [1]}\n\n'), id="choice-not-an-object"),
             pytest.param(
-                httpx.Response(200, json={"object": "chat.completion", "model": "x.gguf"}),
-                id="no-choices",
-            ),
-            pytest.param(
-                httpx.Response(200, json={"object": "chat.completion", "choices": []}),
-                id="empty-choices",
-            ),
-            pytest.param(
-                httpx.Response(200, json={"choices": [{"index": 0, "finish_reason": "stop"}]}),
-                id="no-message",
+                sse_reply('data: {"choices": [{"index": 0, "delta": {"content": 7}}]}\n\n'),
+                id="content-not-a-string",
             ),
         ],
     )
     async def test_unparseable_chat_reply(
         self, mock_http: respx.MockRouter, make_router: Any, reply: httpx.Response
     ) -> None:
+        """A chat is read from a stream: its malformed replies are malformed chunks."""
         mock_http.post(CHAT).mock(return_value=reply)
         router = make_router([llamacpp_deployment()])
 

@@ -28,6 +28,7 @@ from llama_router import (
     StreamInterruptedError,
 )
 from llama_router.routing.policy import ordered
+from tests.backends._wire import answer_chat
 from tests.conftest import (
     FAKE_KEYS,
     USER_HI,
@@ -138,7 +139,10 @@ async def test_failed_attempt_keeps_the_error_replys_request_id(
         json=_json("groq/errors/429_rate_limited.json"),
         headers=_headers("groq/errors/429_headers.json"),
     )
-    mock_http.post(LLAMACPP_CHAT).respond(200, json=_json("llamacpp/chat_fingerprint.json"))
+    # a chat is read from llama.cpp as a stream: the recorded reply as its SSE chunks
+    mock_http.post(LLAMACPP_CHAT).mock(
+        side_effect=answer_chat(_json("llamacpp/chat_fingerprint.json"))
+    )
     router = _ordered(
         make_router,
         Deployment(provider="groq", model=MODEL),

@@ -248,8 +248,14 @@ def _request_id(entry: Any) -> str:
 
 def _delivered(outcome: Outcome) -> str:
     """What the route says reached the caller: each attempt delivered the first
-    ``usage.completion_tokens`` tokens of the emulator's answer."""
-    return "".join("".join(TOKENS[: a.usage.completion_tokens]) for a in route_of(outcome))
+    ``usage.completion_tokens`` tokens of the emulator's answer. A non-streamed call's
+    answer is its successful attempt's alone: a failed attempt may have received tokens
+    (llama.cpp's chat is read from a stream that can break mid-answer) that never reached
+    the caller."""
+    route = route_of(outcome)
+    if not outcome.stream:
+        route = [a for a in route if a.outcome == "ok"]
+    return "".join("".join(TOKENS[: a.usage.completion_tokens]) for a in route)
 
 
 def _paired(outcome: Outcome, entries: list[Any]) -> bool:

@@ -6,9 +6,11 @@ server (no ``/health``, ``include_usage`` ignored) is covered on the wire in
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from llama_router import (
@@ -36,8 +38,7 @@ def server_deployment(server: LlamaCppServer, **kw: Any) -> Deployment:
         model=MODEL,
         name="server",
         base_url=server.base_url,
-        context_window=N_CTX,
-        **kw,
+        **{"context_window": N_CTX, **kw},
     )
 
 
@@ -135,7 +136,9 @@ async def test_server_killed_mid_stream_is_continued_elsewhere(
     received: list[str] = []
     deployments = [server_deployment(server), embedded_deployment(tiny_model)]
     async with Router(deployments, env={}, continuation=True) as router:
-        async with router.stream(MODEL, HI, max_tokens=400, seed=4) as stream:
+        async with router.stream(
+            MODEL, HI, max_tokens=900, seed=0
+        ) as stream:  # ~0.5 s of generation: the kill lands mid-answer
             async for event in stream:
                 if isinstance(event, TextDelta):
                     received.append(event.text)
@@ -196,3 +199,32 @@ async def test_two_servers_with_different_windows_fail_over_by_the_learned_windo
     # the first request either learned small's window from its error, or (when the one-time
     # window check answered first) never sent it there at all
     assert [a.deployment for a in first.route][-1] == "big"
+
+
+async def _busy_slots(client: httpx.AsyncClient, base_url: str) -> int:
+    slots = (await client.get(f"{base_url}/slots")).json()
+    return sum(1 for slot in slots if slot["is_processing"])
+
+
+async def test_cancelled_chat_frees_the_servers_slot(tiny_model: Path) -> None:
+    """A non-streamed chat is sent as a stream: cancelling it closes the stream, and the
+    server stops generating at the next token. (Sent non-streamed, the server generated the
+    request to the end: here the remaining ~0.8 s of seed 0's 1500 tokens.)"""
+    async with (
+        LlamaCppServer(tiny_model, n_ctx=2048, n_threads=1, n_parallel=1) as server,
+        Router([server_deployment(server, context_window=2048)], env={}) as router,
+        httpx.AsyncClient() as client,
+    ):
+        call = asyncio.create_task(router.chat(MODEL, HI, max_tokens=1500, seed=0))
+        await asyncio.sleep(0.1)
+        assert not call.done()  # still generating
+        assert await _busy_slots(client, server.base_url) == 1
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        cancelled = time.perf_counter()
+        while await _busy_slots(client, server.base_url):
+            assert time.perf_counter() - cancelled < 5.0, "the slot never came free"
+            await asyncio.sleep(0.005)
+        freed_after = time.perf_counter() - cancelled
+    assert freed_after < 0.3
