@@ -33,12 +33,25 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class Usage(BaseModel):
-    """Token counts reported by the provider (zero when it reported none)."""
+    """Token counts reported by the provider (zero when it reported none).
+
+    ``cached_prompt_tokens`` are the part of ``prompt_tokens`` served from the provider's
+    prompt cache and ``reasoning_tokens`` the part of ``completion_tokens`` spent on
+    reasoning. ``known`` is ``False`` when the provider never reported the counts (a
+    Replicate prediction whose ``metrics`` did not arrive): the zeros are then not a
+    measurement, and the cost is ``None`` rather than 0.
+    """
 
     model_config = _FROZEN
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    """Prompt tokens read from the provider's cache (included in ``prompt_tokens``)."""
+    reasoning_tokens: int = 0
+    """Completion tokens spent on reasoning (included in ``completion_tokens``)."""
+    known: bool = True
+    """``False``: the provider reported no counts and the zeros are unknown, not zero."""
 
     @property
     def total_tokens(self) -> int:
@@ -48,6 +61,9 @@ class Usage(BaseModel):
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            known=self.known and other.known,
         )
 
 

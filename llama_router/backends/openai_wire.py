@@ -151,13 +151,30 @@ _int = count_field
 _float = seconds_field
 
 
-def parse_usage(raw: object) -> Usage:
-    if not isinstance(raw, dict):
-        return Usage()
-    return Usage(
-        prompt_tokens=_int(raw.get("prompt_tokens")),
-        completion_tokens=_int(raw.get("completion_tokens")),
-    )
+def _detail(raw: dict[str, Any], key: str, field: str) -> int:
+    details = raw.get(key)
+    return _int(details.get(field)) if isinstance(details, dict) else 0
+
+
+def parse_usage(raw: object, timings: object = None) -> Usage:
+    """``usage`` (with OpenAI/Groq ``prompt_tokens_details.cached_tokens`` and
+    ``completion_tokens_details.reasoning_tokens``); without it, llama.cpp's ``timings``:
+    prompt = ``prompt_n`` + ``cache_n`` (``cache_n`` cached), completion = ``predicted_n``."""
+    if isinstance(raw, dict):
+        return Usage(
+            prompt_tokens=_int(raw.get("prompt_tokens")),
+            completion_tokens=_int(raw.get("completion_tokens")),
+            cached_prompt_tokens=_detail(raw, "prompt_tokens_details", "cached_tokens"),
+            reasoning_tokens=_detail(raw, "completion_tokens_details", "reasoning_tokens"),
+        )
+    if isinstance(timings, dict) and "predicted_n" in timings:
+        cached = _int(timings.get("cache_n"))
+        return Usage(
+            prompt_tokens=_int(timings.get("prompt_n")) + cached,
+            completion_tokens=_int(timings.get("predicted_n")),
+            cached_prompt_tokens=cached,
+        )
+    return Usage()
 
 
 def parse_timings(usage: object, timings: object) -> ProviderTimings:
@@ -232,7 +249,7 @@ def parse_chat_completion(
             text=content,
             tool_calls=calls,
             finish_reason=_finish(choice.get("finish_reason"), bool(calls)),
-            usage=parse_usage(usage_raw),
+            usage=parse_usage(usage_raw, data.get("timings")),
             timings=parse_timings(usage_raw, data.get("timings")),
             provider_model=model if isinstance(model, str) else None,
             rate_limits=rate_limits,
@@ -359,8 +376,8 @@ class OpenAIStreamParser:
             ToolCall(id=c[0] or f"call_{i}", name=c[1], arguments=c[2] or "{}")
             for i, c in sorted(calls.items())
         )
-        usage = parse_usage(usage_raw)
-        if usage_raw is None and parts:
+        usage = parse_usage(usage_raw, timings_raw)
+        if usage_raw is None and not usage.total_tokens and parts:
             # No usage sent (llama-cpp-python's server ignores include_usage): these servers
             # stream one token per chunk, so the chunk count is the completion's token count.
             usage = Usage(completion_tokens=len(parts))
