@@ -20,6 +20,7 @@ __all__ = [
     "Continuation",
     "FinishReason",
     "ProviderTimings",
+    "ReasoningDelta",
     "StreamDone",
     "StreamEvent",
     "TextDelta",
@@ -138,11 +139,15 @@ class ChatResponse(BaseModel):
     text: str
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: FinishReason = "stop"
+    reasoning: str | None = None
+    """The model's reasoning, when the provider sent it apart from the answer (``reasoning``
+    / ``reasoning_content`` on OpenAI-style replies, Ollama ``message.thinking``); never part
+    of ``text``."""
     usage: Usage = Usage()
     provider_timings: ProviderTimings = ProviderTimings()
     time_to_first_token_s: float | None = None
-    """Measured by us: request start to the first text or tool-call delta (streams), or to
-    the whole reply (non-streaming calls)."""
+    """Measured by us: request start to the first text, reasoning or tool-call delta
+    (streams), or to the whole reply (non-streaming calls)."""
     latency_s: float = 0.0
     """Measured by us: request start to the end of the reply on the answering deployment."""
     cost_usd: float | None = None
@@ -160,6 +165,18 @@ class ChatResponse(BaseModel):
     """Where a stream was resumed after a mid-answer failure (opt-in continuation)."""
 
     @property
+    def budget_spent_on_reasoning(self) -> bool:
+        """``True`` when the reply is empty because the output budget went to reasoning: the
+        provider stopped for ``length`` with no text and no tool call, but sent reasoning.
+        Raise ``max_tokens`` (or lower the reasoning effort) to get an answer."""
+        return (
+            self.finish_reason == "length"
+            and not self.text
+            and not self.tool_calls
+            and bool(self.reasoning)
+        )
+
+    @property
     def total_usage(self) -> Usage:
         """Usage summed over every attempt in the route (``usage`` is the answer's own)."""
         total = Usage()
@@ -171,6 +188,13 @@ class ChatResponse(BaseModel):
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     """A piece of the answer's text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning: output, but not part of the answer's text."""
 
     text: str
 
@@ -193,4 +217,4 @@ class StreamDone:
     response: ChatResponse
 
 
-StreamEvent = TextDelta | ToolCallDelta | StreamDone
+StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | StreamDone

@@ -48,7 +48,14 @@ from llama_router.exceptions import (
 from llama_router.messages import ChatRequest, ToolCall
 from llama_router.providers import provider_names, provider_spec
 from llama_router.ratelimits import RateLimitInfo, parse_duration, parse_rate_limits
-from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
+from llama_router.responses import (
+    FinishReason,
+    ProviderTimings,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llama_router.transport import HttpPool
 
 __all__ = [
@@ -86,9 +93,10 @@ class BackendResult:
     timings: ProviderTimings = _NO_TIMINGS
     provider_model: str | None = None
     rate_limits: RateLimitInfo | None = None
+    reasoning: str | None = None
 
 
-StreamItem = TextDelta | ToolCallDelta | BackendResult
+StreamItem = TextDelta | ReasoningDelta | ToolCallDelta | BackendResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,14 @@ from llama_router.backends.base import (
 from llama_router.exceptions import MalformedResponseError, StreamInterruptedError
 from llama_router.messages import ChatRequest, GenerationSettings, Message, Tool, ToolCall
 from llama_router.ratelimits import RateLimitInfo
-from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
+from llama_router.responses import (
+    FinishReason,
+    ProviderTimings,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 
 __all__ = [
     "FINISH_REASONS",
@@ -204,6 +211,18 @@ def parse_timings(usage: object, timings: object) -> ProviderTimings:
     return ProviderTimings()
 
 
+def reasoning_of(message: object) -> str | None:
+    """The reasoning text of a message or delta: ``reasoning`` (Groq, vLLM) or
+    ``reasoning_content`` (llama.cpp, DeepSeek, vLLM); ``None`` when absent or not text."""
+    if not isinstance(message, dict):
+        return None
+    for key in ("reasoning", "reasoning_content"):
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def _finish(raw: object, has_tool_calls: bool) -> FinishReason:
     if isinstance(raw, str) and raw in FINISH_REASONS:
         return FINISH_REASONS[raw]
@@ -253,6 +272,7 @@ def parse_chat_completion(
             timings=parse_timings(usage_raw, data.get("timings")),
             provider_model=model if isinstance(model, str) else None,
             rate_limits=rate_limits,
+            reasoning=reasoning_of(message),
         )
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         raise MalformedResponseError(
@@ -297,6 +317,7 @@ class OpenAIStreamParser:
     async def events(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamItem]:
         provider, deployment = self.provider, self.deployment
         parts: list[str] = []
+        thoughts: list[str] = []
         calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
         finish_raw: object = None
         usage_raw: object = None
@@ -341,6 +362,10 @@ class OpenAIStreamParser:
                         provider=provider,
                         deployment=deployment,
                     ) from exc
+                thought = reasoning_of(delta)
+                if thought:
+                    thoughts.append(thought)
+                    yield ReasoningDelta(thought)
                 if content:
                     parts.append(content)
                     yield TextDelta(content)
@@ -389,6 +414,7 @@ class OpenAIStreamParser:
             timings=parse_timings(usage_raw, timings_raw),
             provider_model=model if isinstance(model, str) else None,
             rate_limits=self.rate_limits,
+            reasoning="".join(thoughts) or None,
         )
 
     def _tool_delta(self, item: object, calls: dict[int, list[str]]) -> ToolCallDelta:
