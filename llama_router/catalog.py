@@ -48,11 +48,21 @@ class Price(BaseModel):
     as_of: date
     source: str
     confirmed: bool = True
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    """USD per million prompt tokens served from the provider's prompt cache; ``None`` when
+    no published figure was found (cached tokens are then billed at ``input_per_mtok``)."""
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """USD for the given token counts."""
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+        """USD for the given token counts; ``cached_tokens`` are the part of
+        ``prompt_tokens`` read from the cache, billed at the cached price when known."""
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        cached_rate = self.input_per_mtok
+        if self.cached_input_per_mtok is not None:
+            cached_rate = self.cached_input_per_mtok
         return (
-            prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok
+            (prompt_tokens - cached) * self.input_per_mtok
+            + cached * cached_rate
+            + completion_tokens * self.output_per_mtok
         ) / 1e6
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "Continuation",
     "FinishReason",
     "ProviderTimings",
+    "ReasoningDelta",
     "StreamDone",
     "StreamEvent",
     "TextDelta",
@@ -33,12 +34,25 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class Usage(BaseModel):
-    """Token counts reported by the provider (zero when it reported none)."""
+    """Token counts reported by the provider (zero when it reported none).
+
+    ``cached_prompt_tokens`` are the part of ``prompt_tokens`` served from the provider's
+    prompt cache and ``reasoning_tokens`` the part of ``completion_tokens`` spent on
+    reasoning. ``known`` is ``False`` when the provider never reported the counts (a
+    Replicate prediction whose ``metrics`` did not arrive): the zeros are then not a
+    measurement, and the cost is ``None`` rather than 0.
+    """
 
     model_config = _FROZEN
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    """Prompt tokens read from the provider's cache (included in ``prompt_tokens``)."""
+    reasoning_tokens: int = 0
+    """Completion tokens spent on reasoning (included in ``completion_tokens``)."""
+    known: bool = True
+    """``False``: the provider reported no counts and the zeros are unknown, not zero."""
 
     @property
     def total_tokens(self) -> int:
@@ -48,6 +62,9 @@ class Usage(BaseModel):
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            known=self.known and other.known,
         )
 
 
@@ -131,11 +148,15 @@ class ChatResponse(BaseModel):
     text: str
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: FinishReason = "stop"
+    reasoning: str | None = None
+    """The model's reasoning, when the provider sent it apart from the answer (``reasoning``
+    / ``reasoning_content`` on OpenAI-style replies, Ollama ``message.thinking``); never part
+    of ``text``."""
     usage: Usage = Usage()
     provider_timings: ProviderTimings = ProviderTimings()
     time_to_first_token_s: float | None = None
-    """Measured by us: request start to the first text or tool-call delta (streams), or to
-    the whole reply (non-streaming calls)."""
+    """Measured by us: request start to the first text, reasoning or tool-call delta
+    (streams), or to the whole reply (non-streaming calls)."""
     latency_s: float = 0.0
     """Measured by us: request start to the end of the reply on the answering deployment."""
     cost_usd: float | None = None
@@ -179,6 +200,18 @@ class ChatResponse(BaseModel):
         return None if attempt is None else attempt.server_build
 
     @property
+    def budget_spent_on_reasoning(self) -> bool:
+        """``True`` when the reply is empty because the output budget went to reasoning: the
+        provider stopped for ``length`` with no text and no tool call, but sent reasoning.
+        Raise ``max_tokens`` (or lower the reasoning effort) to get an answer."""
+        return (
+            self.finish_reason == "length"
+            and not self.text
+            and not self.tool_calls
+            and bool(self.reasoning)
+        )
+
+    @property
     def total_usage(self) -> Usage:
         """Usage summed over every attempt in the route (``usage`` is the answer's own)."""
         total = Usage()
@@ -190,6 +223,13 @@ class ChatResponse(BaseModel):
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     """A piece of the answer's text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning: output, but not part of the answer's text."""
 
     text: str
 
@@ -212,4 +252,4 @@ class StreamDone:
     response: ChatResponse
 
 
-StreamEvent = TextDelta | ToolCallDelta | StreamDone
+StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | StreamDone

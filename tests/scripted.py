@@ -27,7 +27,7 @@ from llama_router.exceptions import (
 )
 from llama_router.messages import ChatRequest
 from llama_router.ratelimits import RateLimitInfo
-from llama_router.responses import ProviderTimings, TextDelta, Usage
+from llama_router.responses import ProviderTimings, ReasoningDelta, TextDelta, Usage
 from llama_router.transport import HttpPool
 
 MODEL = "llama-3.1-8b"
@@ -58,6 +58,8 @@ class Step:
     """With ``error``: tokens delivered before it is raised (0: before the first token)."""
     rate_limits: RateLimitInfo | None = None
     prompt_tokens: int = 10
+    reasoning: Sequence[str] = ()
+    """Reasoning pieces streamed (``token_delay`` apart) before the tokens."""
 
 
 def unavailable(name: str) -> ProviderError:
@@ -143,6 +145,7 @@ class ScriptedBackend(Backend):
             usage=Usage(prompt_tokens=step.prompt_tokens, completion_tokens=n),
             timings=ProviderTimings(generation_s=n * step.token_delay or None),
             rate_limits=step.rate_limits,
+            reasoning="".join(step.reasoning) or None,
         )
 
     async def chat(self, request: ChatRequest) -> BackendResult:
@@ -168,6 +171,9 @@ class ScriptedBackend(Backend):
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             await asyncio.sleep(step.ttft)
+            for piece in step.reasoning:
+                yield ReasoningDelta(piece)
+                await asyncio.sleep(step.token_delay)
             sent: list[str] = []
             for i, token in enumerate(step.tokens):
                 if step.error is not None and i == step.fail_after:

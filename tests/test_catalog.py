@@ -5,6 +5,8 @@ from datetime import date
 import pytest
 
 from llama_router import CANONICAL_MODELS, CatalogEntry, ModelCatalog, Price, UnknownModelError
+from llama_router.responses import Usage
+from llama_router.routing.outcomes import attempt_cost
 
 
 @pytest.fixture
@@ -100,3 +102,55 @@ def test_docs_catalog_lists_every_entry(catalog: ModelCatalog) -> None:
     text = (Path(__file__).parents[1] / "docs" / "catalog.md").read_text()
     for entry in catalog.entries:
         assert f"`{entry.model_id}`" in text, f"docs/catalog.md lacks {entry.model_id}"
+
+
+# -- cached-token pricing ---------------------------------------------------------------------
+
+_CACHED_PRICE_CASES = [
+    # (cached price, prompt, completion, cached, expected USD)
+    pytest.param(None, 1000, 100, 0, (1000 * 2.0 + 100 * 8.0) / 1e6, id="no-cache"),
+    pytest.param(None, 1000, 100, 900, (1000 * 2.0 + 100 * 8.0) / 1e6, id="unknown-cached-price"),
+    pytest.param(1.0, 1000, 100, 900, (100 * 2.0 + 900 * 1.0 + 100 * 8.0) / 1e6, id="cached-price"),
+    pytest.param(0.0, 1000, 0, 1000, 0.0, id="free-cache-all-cached"),
+    pytest.param(1.0, 100, 0, 500, 100 * 1.0 / 1e6, id="cached-capped-at-prompt"),
+    pytest.param(1.0, 100, 10, -5, (100 * 2.0 + 10 * 8.0) / 1e6, id="negative-cached-ignored"),
+]
+
+
+@pytest.mark.parametrize(
+    ("cached_price", "prompt", "completion", "cached", "usd"), _CACHED_PRICE_CASES
+)
+def test_price_cost_bills_cached_tokens_at_the_cached_price_when_known(
+    cached_price: float | None, prompt: int, completion: int, cached: int, usd: float
+) -> None:
+    price = Price(
+        input_per_mtok=2.0,
+        output_per_mtok=8.0,
+        cached_input_per_mtok=cached_price,
+        as_of=date(2026, 11, 1),
+        source="test",
+    )
+    assert price.cost(prompt, completion, cached) == pytest.approx(usd)
+
+
+def test_price_cost_without_cached_tokens_is_unchanged() -> None:
+    price = Price(input_per_mtok=2.0, output_per_mtok=8.0, as_of=date(2026, 11, 1), source="t")
+    assert price.cached_input_per_mtok is None
+    assert price.cost(1000, 100) == pytest.approx((1000 * 2.0 + 100 * 8.0) / 1e6)
+
+
+def test_usage_add_keeps_details_and_unknown() -> None:
+    a = Usage(prompt_tokens=10, completion_tokens=5, cached_prompt_tokens=4, reasoning_tokens=2)
+    b = Usage(prompt_tokens=1, completion_tokens=1, known=False)
+    total = a + b
+    assert (total.prompt_tokens, total.completion_tokens) == (11, 6)
+    assert (total.cached_prompt_tokens, total.reasoning_tokens) == (4, 2)
+    assert total.known is False
+    assert (a + a).known is True
+    assert Usage() + Usage() == Usage()
+
+
+def test_unknown_usage_has_no_cost() -> None:
+    price = Price(input_per_mtok=2.0, output_per_mtok=8.0, as_of=date(2026, 11, 1), source="t")
+    assert attempt_cost(price, Usage(known=False)) is None
+    assert attempt_cost(price, Usage()) == 0.0

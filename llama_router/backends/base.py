@@ -49,7 +49,14 @@ from llama_router.messages import ChatRequest, ToolCall
 from llama_router.provenance import Provenance, provenance_from_headers
 from llama_router.providers import provider_names, provider_spec
 from llama_router.ratelimits import RateLimitInfo, parse_duration, parse_rate_limits
-from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
+from llama_router.responses import (
+    FinishReason,
+    ProviderTimings,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llama_router.transport import HttpPool
 
 __all__ = [
@@ -90,9 +97,10 @@ class BackendResult:
     rate_limits: RateLimitInfo | None = None
     provenance: Provenance | None = None
     """The provider's request id, region and server build for this reply, when sent."""
+    reasoning: str | None = None
 
 
-StreamItem = TextDelta | ToolCallDelta | BackendResult
+StreamItem = TextDelta | ReasoningDelta | ToolCallDelta | BackendResult
 
 
 @dataclass(frozen=True, slots=True)

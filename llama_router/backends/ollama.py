@@ -46,7 +46,14 @@ from llama_router.exceptions import (
 )
 from llama_router.messages import ChatRequest, Message, ToolCall
 from llama_router.providers import OllamaOptions
-from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
+from llama_router.responses import (
+    FinishReason,
+    ProviderTimings,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llama_router.transport import HttpPool
 
 __all__ = ["OllamaBackend", "build_ollama_body"]
@@ -169,7 +176,11 @@ class OllamaBackend(Backend):
         return None
 
     def _result(
-        self, final: dict[str, Any], text: str, calls: tuple[ToolCall, ...]
+        self,
+        final: dict[str, Any],
+        text: str,
+        calls: tuple[ToolCall, ...],
+        thinking: str | None = None,
     ) -> BackendResult:
         reason = final.get("done_reason")
         finish: FinishReason = "length" if reason == "length" else "stop"
@@ -193,6 +204,7 @@ class OllamaBackend(Backend):
                 output_tokens_per_second=eval_count / eval_s if eval_s else None,
             ),
             provider_model=model if isinstance(model, str) else None,
+            reasoning=thinking or None,
         )
 
     def _calls(self, message: object, offset: int) -> tuple[ToolCall, ...]:
@@ -230,11 +242,18 @@ class OllamaBackend(Backend):
             content = message.get("content") if isinstance(message, dict) else None
             if not isinstance(content, str):
                 raise self._malformed("reply has no message.content")
-            return self._result(data, content, self._calls(message, 0))
+            thinking = message.get("thinking") if isinstance(message, dict) else None
+            return self._result(
+                data,
+                content,
+                self._calls(message, 0),
+                thinking if isinstance(thinking, str) else None,
+            )
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         body = self._body(request, stream=True)
         parts: list[str] = []
+        thoughts: list[str] = []
         calls: list[ToolCall] = []
         final: dict[str, Any] | None = None
         with self._mapped_errors():
@@ -260,6 +279,10 @@ class OllamaBackend(Backend):
                         )
                     message = obj.get("message")
                     if isinstance(message, dict):
+                        thinking = message.get("thinking")
+                        if thinking and isinstance(thinking, str):
+                            thoughts.append(thinking)
+                            yield ReasoningDelta(thinking)
                         content = message.get("content")
                         if content and isinstance(content, str):
                             parts.append(content)
@@ -283,7 +306,7 @@ class OllamaBackend(Backend):
                 deployment=self.target.name,
                 partial_text="".join(parts),
             )
-        yield self._result(final, "".join(parts), tuple(calls))
+        yield self._result(final, "".join(parts), tuple(calls), "".join(thoughts))
 
     async def health(self) -> HealthReport:
         """``/api/tags`` says whether the model is pulled, ``/api/ps`` whether it is loaded."""

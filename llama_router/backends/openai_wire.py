@@ -24,7 +24,14 @@ from llama_router.exceptions import MalformedResponseError, StreamInterruptedErr
 from llama_router.messages import ChatRequest, GenerationSettings, Message, Tool, ToolCall
 from llama_router.provenance import Provenance, clean_id
 from llama_router.ratelimits import RateLimitInfo
-from llama_router.responses import FinishReason, ProviderTimings, TextDelta, ToolCallDelta, Usage
+from llama_router.responses import (
+    FinishReason,
+    ProviderTimings,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 
 __all__ = [
     "FINISH_REASONS",
@@ -153,13 +160,30 @@ _int = count_field
 _float = seconds_field
 
 
-def parse_usage(raw: object) -> Usage:
-    if not isinstance(raw, dict):
-        return Usage()
-    return Usage(
-        prompt_tokens=_int(raw.get("prompt_tokens")),
-        completion_tokens=_int(raw.get("completion_tokens")),
-    )
+def _detail(raw: dict[str, Any], key: str, field: str) -> int:
+    details = raw.get(key)
+    return _int(details.get(field)) if isinstance(details, dict) else 0
+
+
+def parse_usage(raw: object, timings: object = None) -> Usage:
+    """``usage`` (with OpenAI/Groq ``prompt_tokens_details.cached_tokens`` and
+    ``completion_tokens_details.reasoning_tokens``); without it, llama.cpp's ``timings``:
+    prompt = ``prompt_n`` + ``cache_n`` (``cache_n`` cached), completion = ``predicted_n``."""
+    if isinstance(raw, dict):
+        return Usage(
+            prompt_tokens=_int(raw.get("prompt_tokens")),
+            completion_tokens=_int(raw.get("completion_tokens")),
+            cached_prompt_tokens=_detail(raw, "prompt_tokens_details", "cached_tokens"),
+            reasoning_tokens=_detail(raw, "completion_tokens_details", "reasoning_tokens"),
+        )
+    if isinstance(timings, dict) and "predicted_n" in timings:
+        cached = _int(timings.get("cache_n"))
+        return Usage(
+            prompt_tokens=_int(timings.get("prompt_n")) + cached,
+            completion_tokens=_int(timings.get("predicted_n")),
+            cached_prompt_tokens=cached,
+        )
+    return Usage()
 
 
 def parse_timings(usage: object, timings: object) -> ProviderTimings:
@@ -187,6 +211,18 @@ def parse_timings(usage: object, timings: object) -> ProviderTimings:
             output_tokens_per_second=_float(timings.get("predicted_per_second")),
         )
     return ProviderTimings()
+
+
+def reasoning_of(message: object) -> str | None:
+    """The reasoning text of a message or delta: ``reasoning`` (Groq, vLLM) or
+    ``reasoning_content`` (llama.cpp, DeepSeek, vLLM); ``None`` when absent or not text."""
+    if not isinstance(message, dict):
+        return None
+    for key in ("reasoning", "reasoning_content"):
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _finish(raw: object, has_tool_calls: bool) -> FinishReason:
@@ -250,11 +286,12 @@ def parse_chat_completion(
             text=content,
             tool_calls=calls,
             finish_reason=_finish(choice.get("finish_reason"), bool(calls)),
-            usage=parse_usage(usage_raw),
+            usage=parse_usage(usage_raw, data.get("timings")),
             timings=parse_timings(usage_raw, data.get("timings")),
             provider_model=model if isinstance(model, str) else None,
             rate_limits=rate_limits,
             provenance=body_provenance(data, provenance),
+            reasoning=reasoning_of(message),
         )
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         raise MalformedResponseError(
@@ -305,6 +342,7 @@ class OpenAIStreamParser:
     async def events(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamItem]:
         provider, deployment = self.provider, self.deployment
         parts: list[str] = []
+        thoughts: list[str] = []
         calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
         finish_raw: object = None
         usage_raw: object = None
@@ -350,6 +388,10 @@ class OpenAIStreamParser:
                         provider=provider,
                         deployment=deployment,
                     ) from exc
+                thought = reasoning_of(delta)
+                if thought:
+                    thoughts.append(thought)
+                    yield ReasoningDelta(thought)
                 if content:
                     parts.append(content)
                     yield TextDelta(content)
@@ -386,8 +428,8 @@ class OpenAIStreamParser:
             ToolCall(id=c[0] or f"call_{i}", name=c[1], arguments=c[2] or "{}")
             for i, c in sorted(calls.items())
         )
-        usage = parse_usage(usage_raw)
-        if usage_raw is None and parts:
+        usage = parse_usage(usage_raw, timings_raw)
+        if usage_raw is None and not usage.total_tokens and parts:
             # No usage sent (llama-cpp-python's server ignores include_usage): these servers
             # stream one token per chunk, so the chunk count is the completion's token count.
             usage = Usage(completion_tokens=len(parts))
@@ -400,6 +442,7 @@ class OpenAIStreamParser:
             provider_model=model if isinstance(model, str) else None,
             rate_limits=self.rate_limits,
             provenance=body_provenance(first, self.provenance),
+            reasoning="".join(thoughts) or None,
         )
 
     def _tool_delta(self, item: object, calls: dict[int, list[str]]) -> ToolCallDelta:

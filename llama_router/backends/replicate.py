@@ -8,7 +8,8 @@ longer dialogue. ``stop`` becomes Replicate's comma-separated ``stop_sequences``
   poll ``urls.get`` while it is ``starting`` / ``processing``.
 * Streaming: create without waiting and read the SSE stream at ``urls.stream`` (events
   ``output`` / ``error`` / ``done``); usage is never streamed, so after ``done`` we fetch the
-  prediction once and read ``metrics`` (token counts there are **unconfirmed** fields, treated
+  prediction (re-polled up to 3 more times while it still says ``processing``) and read
+  ``metrics`` (token counts there are **unconfirmed** fields, treated
   as optional).
 * ``status: "failed"`` arrives with an HTTP success code: we check the status, not the code.
 * Cold boot: a prediction in ``starting`` is a cold boot. With ``cold_boot_timeout`` set, a
@@ -94,6 +95,14 @@ def build_replicate_input(request: ChatRequest) -> dict[str, Any]:
 _float = seconds_field
 
 
+def _has_counts(prediction: dict[str, Any]) -> bool:
+    """Whether the prediction's ``metrics`` carry its token counts yet."""
+    metrics = prediction.get("metrics")
+    return isinstance(metrics, dict) and (
+        "output_token_count" in metrics or "input_token_count" in metrics
+    )
+
+
 def _boot_seconds(prediction: dict[str, Any]) -> float | None:
     """Queue and boot time from ``metrics``: ``total_time - predict_time``."""
     metrics = prediction.get("metrics")
@@ -148,6 +157,8 @@ class ReplicateBackend(Backend):
         self.wait = options.replicate_wait
         self.poll_interval = options.poll_interval
         self.cold_boot_timeout = options.cold_boot_timeout
+        self.metrics_polls = 3
+        """GETs after the first one while a streamed prediction's metrics are missing."""
         model_id = target.model_id
         if ":" in model_id:  # owner/name:version pins a version
             self._create_path = "/v1/predictions"
@@ -190,11 +201,18 @@ class ReplicateBackend(Backend):
         return data
 
     async def _create(
-        self, request: ChatRequest, *, wait: int | None, reply: _Reply | None = None
+        self,
+        request: ChatRequest,
+        *,
+        wait: int | None,
+        reply: _Reply | None = None,
+        stream: bool = False,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"input": build_replicate_input(request)}
         if self._version is not None:
             body["version"] = self._version
+        if stream:  # as the official SDK's stream(): the model may refuse a stream otherwise
+            body["stream"] = True
         headers = {"Prefer": f"wait={wait}"} if wait else None
         # With Prefer: wait the server holds the call open up to ``wait`` seconds.
         timeout = httpx.Timeout(
@@ -203,6 +221,22 @@ class ReplicateBackend(Backend):
         return await self._send(
             "POST", self._create_path, json=body, headers=headers, timeout=timeout, reply=reply
         )
+
+    async def _final(self, prediction: dict[str, Any]) -> dict[str, Any]:
+        """The prediction after its stream's ``done``, for its ``metrics``. Replicate may still
+        say ``processing`` (no metrics yet) right after ``done``: up to
+        :attr:`metrics_polls` more GETs, ``poll_interval`` apart. If the counts never come,
+        the result's usage says ``known=False``."""
+        url = self._get_url(prediction)
+        final = await self._send("GET", url)
+        for _ in range(self.metrics_polls):
+            if final["status"] not in _RUNNING and _has_counts(final):
+                break
+            if final["status"] not in _RUNNING and final["status"] != "succeeded":
+                break  # failed / canceled: no metrics will come
+            await asyncio.sleep(self.poll_interval)
+            final = await self._send("GET", url)
+        return final
 
     def _get_url(self, prediction: dict[str, Any]) -> str:
         urls = prediction.get("urls")
@@ -284,6 +318,7 @@ class ReplicateBackend(Backend):
         metrics = metrics if isinstance(metrics, dict) else {}
         out_tokens = metrics.get("output_token_count")
         in_tokens = metrics.get("input_token_count")
+        known = _has_counts(prediction)
         completion = count_field(out_tokens)
         cap = request.settings.max_tokens
         finish: FinishReason = "length" if cap is not None and completion >= cap else "stop"
@@ -294,6 +329,7 @@ class ReplicateBackend(Backend):
             usage=Usage(
                 prompt_tokens=count_field(in_tokens),
                 completion_tokens=completion,
+                known=known,  # no counts reported: unknown, never a silent 0/0
             ),
             timings=ProviderTimings(
                 load_s=load_s,
@@ -326,7 +362,7 @@ class ReplicateBackend(Backend):
         parts: list[str] = []
         reply = _Reply()
         with self._mapped_errors():
-            prediction = await self._create(request, wait=None, reply=reply)
+            prediction = await self._create(request, wait=None, reply=reply, stream=True)
             cold = prediction["status"] == "starting"
             load_s: float | None = None
             if cold and self.cold_boot_timeout is not None:
@@ -347,7 +383,7 @@ class ReplicateBackend(Backend):
                 async for text in self._sse_output(lines, parts):
                     yield TextDelta(text)
                 await drain(lines)  # the end of the body, so the connection is reused
-            final = await self._send("GET", self._get_url(prediction))
+            final = await self._final(prediction)
             if final["status"] not in _RUNNING:
                 self._check_terminal(final)  # failed after its output events: not an answer
             if cold and load_s is None:

@@ -75,6 +75,7 @@ def build_response(
         text=result.text,
         tool_calls=result.tool_calls,
         finish_reason=result.finish_reason,
+        reasoning=result.reasoning,
         usage=result.usage,
         provider_timings=result.timings,
         time_to_first_token_s=ttft,

@@ -246,16 +246,18 @@ def marks_cold(error: BaseException) -> bool:
 
 
 def attempt_cost(price: Price | None, usage: Usage) -> float | None:
-    """USD billed for one attempt's tokens; ``None`` for an unpriced deployment."""
-    if price is None:
+    """USD billed for one attempt's tokens; ``None`` for an unpriced deployment or when the
+    provider never reported the counts (``usage.known`` false: unknown, not free)."""
+    if price is None or not usage.known:
         return None
-    return price.cost(usage.prompt_tokens, usage.completion_tokens)
+    return price.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_tokens)
 
 
 def response_cost(route: Iterable[Attempt], priced: bool) -> float | None:
     """What a request cost: the sum over *every* attempt (a failed or abandoned attempt that
-    consumed tokens is billed too); ``None`` when the answering deployment is unpriced."""
-    if not priced:
+    consumed tokens is billed too); ``None`` when the answering deployment is unpriced or
+    an attempt's usage is unknown (a partial sum would pass for the whole bill)."""
+    if not priced or any(not a.usage.known for a in route):
         return None
     return sum(a.cost_usd for a in route if a.cost_usd is not None)
 

@@ -569,7 +569,7 @@ class Replicate(Case):
         return create
 
     def expected_body(self, mode: Mode) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "input": {
                 "prompt": "Say hi.",
                 "system_prompt": "Be brief.",
@@ -579,6 +579,9 @@ class Replicate(Case):
                 "stop_sequences": "</s>",
             }
         }
+        if mode == "stream":  # as the official SDK's stream()
+            body["stream"] = True
+        return body
 
 
 CASES = [Groq(), Together(), LlamaCpp(), OpenAICompatible(), Ollama(), Replicate()]

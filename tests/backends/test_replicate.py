@@ -194,7 +194,7 @@ async def test_usage_timings_and_cost_come_from_metrics(
     assert reply.cost_usd == pytest.approx(expected_cost(metrics))
 
 
-async def test_missing_metrics_give_zero_usage_and_no_timings(
+async def test_missing_metrics_give_unknown_usage_and_no_cost(
     mock_http: respx.MockRouter, make_router: RouterFactory
 ) -> None:
     mock_http.post(CREATE_URL).respond(201, json=prediction("succeeded", metrics={}))
@@ -202,9 +202,12 @@ async def test_missing_metrics_give_zero_usage_and_no_timings(
 
     reply = await router.chat(MODEL, USER_HI)
 
+    # Not a silent 0/0: the counts are marked unknown and the cost is unknown, not free.
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (0, 0)
+    assert reply.usage.known is False
+    assert reply.route[-1].usage.known is False
     assert reply.provider_timings.total_s is None
-    assert reply.cost_usd == 0.0
+    assert reply.cost_usd is None
 
 
 async def test_prediction_starting_is_polled_until_succeeded(
@@ -460,7 +463,7 @@ async def test_stream_output_events_then_usage_from_the_prediction(
     assert texts == ["Hello", "!", " How can I help?", " Line one\nline two"]
     assert reply.text == "".join(texts)
     assert "Prefer" not in create.calls.last.request.headers
-    assert sent_json(create) == {"input": {"prompt": "Say hi."}}
+    assert sent_json(create) == {"input": {"prompt": "Say hi."}, "stream": True}
     stream_request = stream_route.calls.last.request
     assert stream_request.headers["Accept"] == "text/event-stream"
     assert stream_request.headers["Authorization"] == f"Bearer {FAKE_KEYS['REPLICATE_API_TOKEN']}"
@@ -835,3 +838,42 @@ async def test_health_not_ok_when_unreachable(
 
     assert report.ok is False
     assert "ProviderUnreachableError" in report.detail
+
+
+async def test_stream_usage_repolls_while_the_prediction_is_still_processing(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    final = prediction("succeeded")
+    mock_http.post(CREATE_URL).respond(201, json=prediction("processing"))
+    mock_http.get(STREAM_URL).mock(return_value=sse_response("stream_ok"))
+    poll = mock_http.get(GET_URL)
+    poll.side_effect = [
+        httpx.Response(200, json=prediction("processing")),
+        httpx.Response(200, json=prediction("processing")),
+        httpx.Response(200, json=final),
+    ]
+    router = make_router([replicate()])
+
+    _, reply = await collect(router)
+
+    assert poll.call_count == 3  # processing twice after done, then the metrics
+    assert reply.usage.known is True
+    assert reply.usage.completion_tokens == final["metrics"]["output_token_count"]
+    assert reply.cost_usd == pytest.approx(expected_cost(final["metrics"]))
+
+
+async def test_stream_usage_that_never_arrives_is_unknown_not_zero(
+    mock_http: respx.MockRouter, make_router: RouterFactory
+) -> None:
+    mock_http.post(CREATE_URL).respond(201, json=prediction("processing"))
+    mock_http.get(STREAM_URL).mock(return_value=sse_response("stream_ok"))
+    poll = mock_http.get(GET_URL).respond(200, json=prediction("processing"))
+    router = make_router([replicate()])
+
+    texts, reply = await collect(router)
+
+    assert poll.call_count == 4  # one GET and at most 3 more: bounded
+    assert reply.text == "".join(texts)
+    assert reply.usage.known is False
+    assert reply.route[-1].cost_usd is None
+    assert reply.cost_usd is None

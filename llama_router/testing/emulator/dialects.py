@@ -204,7 +204,8 @@ class LlamaCppDialect(OpenAIDialect):
 
     def _final_fields(self, chunk: dict[str, Any], counts: dict[str, Any]) -> None:
         completion = counts["completion_tokens"]
-        chunk["timings"] = {
+        chunk["timings"] = {  # the real server also sends cache_n (PR #15827)
+            "cache_n": 0,
             "prompt_n": counts["prompt_tokens"],
             "prompt_ms": 1.0,
             "predicted_n": completion,
