@@ -6,7 +6,9 @@ transport. Its public ``chat()`` builds one pydantic object per streamed line, s
 we send through that same SDK client's httpx client (``AsyncClient._client``, ollama 0.6.x;
 the extra pins ``<0.7``) and parse the replies ourselves; this also keeps the response
 headers (``Retry-After``) that the SDK's ``ResponseError`` drops. Health uses the public ``list()``
-(``/api/tags``: is the model pulled?) and ``ps()`` (``/api/ps``: is it loaded?).
+(``/api/tags``: is the model pulled?) and ``ps()`` (``/api/ps``: is it loaded, with which
+``context_length``, and until when: a model whose ``expires_at`` is under 10 s away counts as
+not loaded, since its keep-alive runs out before the next call is likely to land).
 
 Wire notes: ``stream`` defaults to true on the native API, so it is always sent; durations
 are nanoseconds; tool-call arguments are JSON objects (we re-serialise them to text); an
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncGenerator, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -322,6 +325,7 @@ class OllamaBackend(Backend):
         mine = [m for m in running.models if _names(m.model or "") & wanted]
         loaded = bool(mine)
         window = mine[0].context_length if mine else None  # what it was loaded with
+        unloads_in = _seconds_until(mine[0].expires_at) if mine else None
         if not pulled:
             return HealthReport(
                 ok=False,
@@ -330,6 +334,10 @@ class OllamaBackend(Backend):
                 loaded=False,
             )
         detail = "loaded" if loaded else "pulled, not loaded (first call pays a cold load)"
+        if unloads_in is not None and unloads_in < COLD_SOON_S:
+            # keep_alive runs out: the next call is likely to pay a cold load
+            loaded = False
+            detail = f"loaded, but unloads in {max(unloads_in, 0):.0f} s (keep_alive)"
         return HealthReport(
             ok=True,
             detail=detail,
@@ -337,6 +345,19 @@ class OllamaBackend(Backend):
             loaded=loaded,
             context_window=window if isinstance(window, int) and window > 0 else None,
         )
+
+
+COLD_SOON_S = 10.0
+"""A model that Ollama unloads within this many seconds counts as not loaded."""
+
+
+def _seconds_until(moment: object) -> float | None:
+    """Seconds from now to an ``expires_at`` timestamp (wall clock), if it is one."""
+    if not isinstance(moment, datetime):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - datetime.now(timezone.utc)).total_seconds()
 
 
 def _names(model: str) -> set[str]:

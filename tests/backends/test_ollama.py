@@ -9,6 +9,7 @@ malformed streams, failover) is in ``test_contract.py``; this file keeps what is
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -615,3 +616,31 @@ class TestHealth:
             report = (await router.health())[NAME]
 
         assert report.ok is False
+
+
+class TestUnloading:
+    """``/api/ps`` ``expires_at``: a model about to be unloaded counts as cold soon."""
+
+    @pytest.mark.parametrize(
+        ("seconds", "loaded"),
+        [(3600.0, True), (60.0, True), (5.0, False), (-1.0, False)],
+    )
+    async def test_expires_at_decides_whether_the_model_counts_as_loaded(
+        self, mock_http: respx.MockRouter, make_router: Any, seconds: float, loaded: bool
+    ) -> None:
+        ps = json.loads(fixture_text("ollama/ps.json"))
+        moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        ps["models"][0]["expires_at"] = moment.isoformat()
+        mock_http.get(f"{BASE}/api/tags").mock(
+            return_value=httpx.Response(200, text=fixture_text("ollama/tags.json"))
+        )
+        mock_http.get(f"{BASE}/api/ps").mock(return_value=httpx.Response(200, json=ps))
+        router = make_router([ollama_deployment()])
+
+        report = (await router.health())[NAME]
+
+        assert report.ok is True
+        assert report.loaded is loaded
+        assert report.context_window == 8192  # the loaded context_length
+        if not loaded:
+            assert "unloads in" in report.detail
