@@ -31,9 +31,9 @@ from hypothesis import strategies as st
 
 from llama_router import Deployment, Router, StreamDone, TextDelta, ToolCallDelta
 from llama_router.backends.base import BackendResult, error_for_status, error_info
+from llama_router.backends.openai_stream import OpenAIStreamParser
 from llama_router.backends.openai_wire import (
     FINISH_REASONS,
-    OpenAIStreamParser,
     parse_chat_completion,
 )
 from llama_router.backends.replicate import ReplicateBackend

@@ -8,7 +8,7 @@ wheel, no compiler), the router's last-resort local fallback when no server is r
   stream early, cancelling a call, or a deadline cut stops the generation at the next token
   (the chunk callback tells llama.cpp to stop), so an abandoned request frees its slot.
 * Replies, usage, ``timings`` and errors are llama.cpp's own, parsed by the same code as the
-  llama.cpp server's (:class:`~llama_router.backends.openai_wire.OpenAIStreamParser`): a prompt
+  llama.cpp server's (:class:`~llama_router.backends.openai_stream.OpenAIStreamParser`): a prompt
   over the window is llama.cpp's ``exceed_context_size_error``, a
   :class:`ContextLengthExceededError`.
 * The model loads on first use (in a worker thread), or at :meth:`EmbeddedBackend.load`.
@@ -38,7 +38,8 @@ from llama_router.backends.base import (
     aggregate,
     require_sdk,
 )
-from llama_router.backends.openai_wire import OpenAIStreamParser, build_chat_body
+from llama_router.backends.openai_stream import OpenAIStreamParser
+from llama_router.backends.openai_wire import build_chat_body
 from llama_router.deployments import Target
 from llama_router.exceptions import ProviderError, ProviderUnavailableError
 from llama_router.messages import ChatRequest

@@ -23,8 +23,8 @@ from llama_router.backends.base import (
     error_for_status,
     error_from_httpx,
 )
+from llama_router.backends.openai_stream import OpenAIStreamParser
 from llama_router.backends.openai_wire import (
-    OpenAIStreamParser,
     build_chat_body,
     parse_chat_completion,
 )
