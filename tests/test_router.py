@@ -399,6 +399,7 @@ async def test_health_reports_every_deployment(
 ) -> None:
     mock_http.get(f"{A}/health").mock(return_value=httpx.Response(200, json={"status": "ok"}))
     mock_http.get(f"{A}/slots").mock(return_value=httpx.Response(200, json=[{"id": 0}]))
+    mock_http.get(f"{A}/props").mock(return_value=httpx.Response(404))
     mock_http.get(f"{B}/health").mock(side_effect=httpx.ConnectError("refused"))
     router = make_router([cpp(A, "a"), cpp(B, "b")])
     reports = await router.health()

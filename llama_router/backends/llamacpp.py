@@ -53,11 +53,13 @@ class LlamaCppBackend(OpenAICompatibleBackend):
         except httpx.HTTPError as exc:
             return HealthReport(ok=False, detail=f"unreachable: {type(exc).__name__}")
         if response.status_code == 200:
-            total, busy, window = await self._server_state()
+            total, busy, window, sleeping = await self._server_state()
             return HealthReport(
                 ok=True,
-                detail="GET /health: ok",
-                loaded=True,
+                # a sleeping server unloaded its model when idle: the next call reloads it
+                detail="GET /health: ok"
+                + (" (sleeping: the model is unloaded)" if sleeping else ""),
+                loaded=not sleeping,
                 slots_total=total,
                 slots_busy=busy,
                 context_window=window,
@@ -69,28 +71,38 @@ class LlamaCppBackend(OpenAICompatibleBackend):
             return await self._models_health()
         return HealthReport(ok=False, detail=f"GET /health: HTTP {response.status_code}")
 
-    async def _server_state(self) -> tuple[int | None, int | None, int | None]:
-        """(slots, busy slots, each slot's window), ``None`` for what the server does not say.
+    async def _server_state(self) -> tuple[int | None, int | None, int | None, bool]:
+        """(slots, busy slots, each slot's window, sleeping), ``None`` for what the server
+        does not say. ``GET /slots`` lists every slot with ``is_processing`` and its
+        ``n_ctx`` (refused with ``--no-slots``); ``GET /props`` has ``total_slots``,
+        ``default_generation_settings.n_ctx`` and ``is_sleeping`` (the model was unloaded
+        after ``--sleep-idle-seconds``). llama-cpp-python's server has neither."""
+        props = await self._get_json("/props")  # first: /slots counts as activity
+        slots = await self._get_json("/slots")
+        total = busy = window = None
+        if isinstance(slots, list) and slots and all(isinstance(s, dict) for s in slots):
+            total = len(slots)
+            busy = sum(1 for s in slots if s.get("is_processing") is True)
+            window = _positive(slots[0].get("n_ctx"))
+        sleeping = False
+        if isinstance(props, dict):
+            settings = props.get("default_generation_settings")
+            if total is None:
+                total = _positive(props.get("total_slots"))
+            if window is None and isinstance(settings, dict):
+                window = _positive(settings.get("n_ctx"))
+            sleeping = props.get("is_sleeping") is True
+        return total, busy, window, sleeping
 
-        ``GET /slots`` lists every slot with ``is_processing`` and its ``n_ctx``; with
-        ``--no-slots`` it is refused and ``GET /props`` gives ``total_slots`` and
-        ``default_generation_settings.n_ctx`` (no busy count). llama-cpp-python has neither."""
-        for path in ("/slots", "/props"):
-            try:
-                response = await self._client.get(
-                    self._base + path, headers=self._headers, timeout=self._timeout
-                )
-                body = json.loads(response.content) if response.status_code == 200 else None
-            except (httpx.HTTPError, ValueError, RecursionError):
-                body = None
-            if isinstance(body, list) and body and all(isinstance(s, dict) for s in body):
-                busy = sum(1 for s in body if s.get("is_processing") is True)
-                return len(body), busy, _positive(body[0].get("n_ctx"))
-            if isinstance(body, dict):
-                settings = body.get("default_generation_settings")
-                window = _positive(settings.get("n_ctx")) if isinstance(settings, dict) else None
-                return _positive(body.get("total_slots")), None, window
-        return None, None, None
+    async def _get_json(self, path: str) -> object:
+        """A GET's JSON body, or ``None`` when the server does not answer it with one."""
+        try:
+            response = await self._client.get(
+                self._base + path, headers=self._headers, timeout=self._timeout
+            )
+            return json.loads(response.content) if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, RecursionError):
+            return None
 
 
 def _positive(value: object) -> int | None:

@@ -19,6 +19,7 @@ def server_params(
     n_ctx: int,
     n_parallel: int = 1,
     n_threads: int | None = None,
+    sleep_idle_seconds: int | None = None,
 ) -> object:
     """xllamacpp's ``CommonParams`` for a loopback server with /props, /slots, /metrics."""
     import xllamacpp
@@ -35,6 +36,8 @@ def server_params(
     params.endpoint_props = True
     params.endpoint_slots = True
     params.endpoint_metrics = True
+    if sleep_idle_seconds:  # unload the model after this long idle; /props says is_sleeping
+        params.sleep_idle_seconds = sleep_idle_seconds
     return params
 
 
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--sleep-idle-seconds", type=int, default=None)
     args = parser.parse_args(argv)
     import xllamacpp
 
@@ -54,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         n_ctx=args.n_ctx,
         n_parallel=args.parallel,
         n_threads=args.threads,
+        sleep_idle_seconds=args.sleep_idle_seconds,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

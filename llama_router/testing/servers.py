@@ -45,6 +45,7 @@ class LlamaCppServer:
         port: int | None = None,
         n_threads: int | None = None,
         n_parallel: int = 1,
+        sleep_idle_seconds: int | None = None,
         startup_timeout: float = 120.0,
     ) -> None:
         self.model_path = Path(model_path)
@@ -52,6 +53,7 @@ class LlamaCppServer:
         self.port = port or free_port()
         self.n_threads = n_threads
         self.n_parallel = n_parallel
+        self.sleep_idle_seconds = sleep_idle_seconds
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -75,6 +77,8 @@ class LlamaCppServer:
         ]
         if self.n_threads:
             cmd += ["--threads", str(self.n_threads)]
+        if self.sleep_idle_seconds:
+            cmd += ["--sleep-idle-seconds", str(self.sleep_idle_seconds)]
         return cmd
 
     def start(self) -> None:

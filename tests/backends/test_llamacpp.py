@@ -577,14 +577,29 @@ class TestHealth:
     ) -> None:
         mock_http.get(f"{BASE}/health").mock(return_value=httpx.Response(200, json={}))
         mock_http.get(f"{BASE}/slots").mock(return_value=slots)
-        if props is not None:
-            mock_http.get(f"{BASE}/props").mock(return_value=props)
+        mock_http.get(f"{BASE}/props").mock(return_value=props or httpx.Response(404))
         router = make_router([llamacpp_deployment()])
 
         report = (await router.health())[NAME]
 
         assert report.ok is True
         assert (report.slots_total, report.slots_busy) == expected
+
+    @pytest.mark.parametrize(("sleeping", "loaded"), [(True, False), (False, True)])
+    async def test_a_sleeping_server_has_unloaded_its_model(
+        self, mock_http: respx.MockRouter, make_router: Any, sleeping: bool, loaded: bool
+    ) -> None:
+        mock_http.get(f"{BASE}/health").mock(return_value=httpx.Response(200, json={}))
+        mock_http.get(f"{BASE}/slots").mock(return_value=httpx.Response(501))
+        mock_http.get(f"{BASE}/props").mock(
+            return_value=httpx.Response(200, json={"total_slots": 1, "is_sleeping": sleeping})
+        )
+        router = make_router([llamacpp_deployment()])
+
+        report = (await router.health())[NAME]
+
+        assert (report.ok, report.loaded) == (True, loaded)
+        assert ("sleeping" in report.detail) is sleeping
 
     async def test_health_503_while_loading(
         self, mock_http: respx.MockRouter, make_router: Any

@@ -228,3 +228,24 @@ async def test_cancelled_chat_frees_the_servers_slot(tiny_model: Path) -> None:
             await asyncio.sleep(0.005)
         freed_after = time.perf_counter() - cancelled
     assert freed_after < 0.3
+
+
+async def test_a_server_that_unloaded_its_idle_model_reports_it_not_loaded(
+    tiny_model: Path,
+) -> None:
+    # llama.cpp's --sleep-idle-seconds unloads the model when idle (/props is_sleeping): the
+    # next call pays the load, so health says not loaded, and loaded again once it answered.
+    async with (
+        LlamaCppServer(tiny_model, n_ctx=1024, n_threads=1, sleep_idle_seconds=1) as server,
+        Router([server_deployment(server)], env={}) as router,
+    ):
+        await router.chat(MODEL, HI, max_tokens=2)
+        # The server's own idle timer runs in real time, and any request (a health check
+        # too) restarts it: stay away past it once, then look.
+        await asyncio.sleep(2.5)
+        report = (await router.health())["server"]
+        assert report.loaded is False
+        assert report.ok
+        assert "sleeping" in report.detail
+        await router.chat(MODEL, HI, max_tokens=2)  # wakes it: the model loads again
+        assert (await router.health())["server"].loaded is True
